@@ -1,0 +1,57 @@
+// `confluo start`: load the config, open the store, serve until a signal.
+import { existsSync } from 'node:fs';
+import pino from 'pino';
+import { ConfigError } from '../errors/index.js';
+import { loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
+import { createHub } from '../hub/create-hub.js';
+import { loadCredentials } from '../hub/credentials.js';
+import { openStore } from '../hub/open-store.js';
+
+export interface StartFlags extends Flags {
+  config?: string;
+}
+
+export async function start(flags: StartFlags): Promise<void> {
+  const configPath = flags.config ?? (existsSync('confluo.config.ts') ? 'confluo.config.ts' : undefined);
+  if (!configPath) {
+    throw new ConfigError('no config: pass --config <file> or create confluo.config.ts (see examples/customer-sync/confluo.config.ts)');
+  }
+  const settings = resolveSettings(await loadConfigFile(configPath), process.env, flags);
+  const log = pino({ level: settings.logLevel });
+  const credentials = loadCredentials({ dataDir: settings.dataDir, apiKeys: settings.apiKeys, adminToken: settings.adminToken });
+  if (credentials.generated.includes('apiKey')) {
+    process.stderr.write(`\nGenerated an API key (kept in ${credentials.file}):\n  ${credentials.apiKeys[0]}\n`);
+  }
+  if (credentials.generated.includes('adminToken')) {
+    process.stderr.write(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
+  }
+
+  const store = await openStore(settings.db);
+  const hub = await createHub({
+    flow: settings.flow,
+    store,
+    apiKeys: credentials.apiKeys,
+    adminTokens: credentials.adminTokens,
+    logger: log,
+    processor: settings.processor,
+    ingest: settings.ingest,
+  });
+  const url = await hub.listen({ port: settings.port, host: settings.host });
+  log.info({ url, store: store.driver, db: settings.db, config: configPath }, `Confluo listening on ${url}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing the batch in hand');
+    hub.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,157 @@
+// The processor: claims a batch of queued events (oldest first, parked keys
+// left out), applies them key by key in memory, and commits records, audit
+// rows, changes, delivery jobs and event statuses in one transaction.
+// A key whose rule fails is parked; its later events stay queued behind it.
+import type { Logger } from 'pino';
+import { StaleBatchError } from '../errors/index.js';
+import type { Flow } from '../flow/flow.js';
+import { recordId, type Store } from '../store/store.js';
+import type { BatchCommit, Change, DeliveryJob, StoredRecord } from '../store/types.js';
+import { applyEvent } from './apply-event.js';
+import type { EventResult } from './outcomes.js';
+
+export interface ProcessorOptions {
+  /**
+   * Events claimed and committed per transaction.
+   * @defaultValue 500
+   */
+  batchSize?: number;
+  /**
+   * How long an idle processor sleeps before looking again when nobody wakes it.
+   * @defaultValue 250
+   */
+  idlePollMs?: number;
+  /**
+   * Pause after a failed commit (the database is unreachable, the disk is full); the events stay queued.
+   * @defaultValue 1000
+   */
+  errorBackoffMs?: number;
+  /** The delivery jobs a change causes; written in the change's transaction. @defaultValue none */
+  jobsFor?: (change: Change) => DeliveryJob[];
+  onResults?: (results: EventResult[]) => void;
+  clock?: () => number;
+}
+
+export class Processor {
+  readonly #store: Store;
+  readonly #flow: Flow;
+  readonly #log: Logger;
+  readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  constructor(store: Store, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
+    this.#store = store;
+    this.#flow = flow;
+    this.#log = log;
+    this.#options = { batchSize: 500, idlePollMs: 250, errorBackoffMs: 1000, jobsFor: () => [], clock: Date.now, ...options };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops after the batch in hand commits. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+  }
+
+  /** New work is queued: look now instead of at the next poll. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let pause = 0;
+      try {
+        if ((await this.runOnce()) === 0) pause = this.#options.idlePollMs;
+      } catch (error) {
+        if (error instanceof StaleBatchError) {
+          this.#log.debug({ err: error }, 'batch lost a race; claiming again');
+        } else {
+          this.#log.error({ err: error }, 'processing batch failed; events stay queued');
+          pause = this.#options.errorBackoffMs;
+        }
+      }
+      if (pause > 0 && this.#running) await this.#sleep(pause);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, ms);
+      function finish() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        this.#woken = false;
+        finish();
+      };
+    });
+  }
+
+  /** Claims, applies and commits one batch. Returns how many events it settled. */
+  async runOnce(): Promise<number> {
+    const { events, records: claimed } = await this.#store.claimBatch(this.#options.batchSize);
+    if (events.length === 0) return 0;
+    const now = this.#options.clock();
+    const working = new Map<string, StoredRecord>(claimed);
+    const touched = new Set<string>();
+    const blocked = new Set<string>();
+    const batch: BatchCommit = { records: [], audit: [], changes: [], jobs: [], processed: [], parked: [] };
+    const results: EventResult[] = [];
+
+    for (const event of events) {
+      const id = recordId(event.entity, event.key);
+      if (blocked.has(id)) continue; // per-key FIFO: nothing passes a failed event
+      const current = working.get(id);
+      const outcome = applyEvent(this.#flow, event, current, now);
+      if (outcome.kind === 'failed') {
+        blocked.add(id);
+        batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now });
+        results.push({ eventId: event.eventId, status: 'parked', entity: event.entity, key: event.key, error: outcome.error });
+        this.#log.warn({ eventId: event.eventId, flowId: event.flowId, entity: event.entity, key: event.key, error: outcome.error }, 'rule failed; key parked');
+        continue;
+      }
+      let result;
+      if (outcome.kind === 'changed') {
+        const { record, diffs, changedParts, rule } = outcome;
+        working.set(id, record);
+        touched.add(id);
+        for (const diff of diffs) {
+          batch.audit.push({ ...diff, entity: record.entity, key: record.key, version: record.version, rule, eventId: event.eventId, flowId: event.flowId, at: now });
+        }
+        const change: Change = { entity: record.entity, key: record.key, version: record.version, eventId: event.eventId, flowId: event.flowId, rule, changedParts, diffs, record, at: now };
+        batch.changes.push(change);
+        batch.jobs.push(...this.#options.jobsFor(change));
+        result = { entity: event.entity, key: event.key, version: record.version, changedParts };
+      } else {
+        result = { entity: event.entity, key: event.key, version: current?.version ?? 0, changedParts: [] };
+      }
+      batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now });
+      results.push({ eventId: event.eventId, status: 'processed', result });
+    }
+
+    for (const id of touched) {
+      const record = working.get(id) as StoredRecord;
+      batch.records.push({ record, expectedVersion: claimed.get(id)?.version ?? 0 });
+    }
+    await this.#store.commitBatch(batch);
+    this.#options.onResults?.(results);
+    return events.length;
+  }
+}

@@ -1,0 +1,4 @@
+export { ConfluoError, type ConfluoErrorOptions } from './confluo-error.js';
+export { FlowDefinitionError } from './flow-definition-error.js';
+export { ConfigError } from './config-error.js';
+export { StaleBatchError } from './stale-batch-error.js';

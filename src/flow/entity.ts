@@ -1,0 +1,88 @@
+// An entity is the unified schema of one kind of thing (e.g. `customer`): a
+// composite key and a record split into named parts, each a zod object.
+import type { z } from 'zod';
+import { FlowDefinitionError } from '../errors/index.js';
+
+export type PartsShape = Record<string, z.ZodObject>;
+
+export interface EntityOptions<N extends string, K extends readonly string[], P extends PartsShape> {
+  /** The entity's name, as it appears in URLs (`/api/v1/entities/<name>/<key>`). */
+  name: N;
+  key: {
+    /** The fields that make up the key, in order (e.g. `['documentType', 'documentNumber']`). */
+    fields: K;
+    /**
+     * Joins the key fields into one string (`CC-1015`). A field value may not contain it.
+     * @defaultValue '-'
+     */
+    separator?: string;
+  };
+  /** The record's parts; rules declare which of them they may change. */
+  parts: P;
+}
+
+export type KeyValues<K extends readonly string[]> = { [F in K[number]]: string | number };
+
+export interface Entity<N extends string = string, K extends readonly string[] = readonly string[], P extends PartsShape = PartsShape> {
+  readonly name: N;
+  readonly keyFields: K;
+  readonly separator: string;
+  readonly parts: P;
+  /** Joins key field values into the key string; throws a KeyError naming the bad field. */
+  formatKey(values: KeyValues<K>): string;
+  /** Splits a key string back into its fields; undefined when it has the wrong shape. */
+  parseKey(key: string): Record<K[number], string> | undefined;
+}
+
+/** The values of an entity's parts, each optional: a record may not have every part yet. */
+export type EntityParts<E extends Entity> = { [P in keyof E['parts']]?: z.output<E['parts'][P]> };
+
+export class KeyError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+    this.name = 'KeyError';
+  }
+}
+
+const ENTITY_NAME = /^[a-z][a-z0-9_-]*$/;
+
+export function defineEntity<const N extends string, const K extends readonly string[], P extends PartsShape>(
+  options: EntityOptions<N, K, P>,
+): Entity<N, K, P> {
+  const separator = options.key.separator ?? '-';
+  const fields = options.key.fields;
+  if (!ENTITY_NAME.test(options.name)) {
+    throw new FlowDefinitionError(`entity name "${options.name}" must match ${ENTITY_NAME}`);
+  }
+  if (fields.length === 0) throw new FlowDefinitionError(`entity "${options.name}" needs at least one key field`);
+  if (separator.length === 0) throw new FlowDefinitionError(`entity "${options.name}" has an empty key separator`);
+  if (Object.keys(options.parts).length === 0) throw new FlowDefinitionError(`entity "${options.name}" has no parts`);
+
+  return {
+    name: options.name,
+    keyFields: fields,
+    separator,
+    parts: options.parts,
+    formatKey(values) {
+      return fields
+        .map((field) => {
+          const raw = (values as Record<string, unknown>)[field];
+          if (raw === undefined || raw === null || String(raw).length === 0) {
+            throw new KeyError(field, `key field "${field}" is empty`);
+          }
+          const text = String(raw);
+          if (text.includes(separator)) {
+            throw new KeyError(field, `key field "${field}" must not contain the separator "${separator}"`);
+          }
+          if (text.includes('/')) throw new KeyError(field, `key field "${field}" must not contain "/"`);
+          return text;
+        })
+        .join(separator);
+    },
+    parseKey(key) {
+      const pieces = key.split(separator);
+      if (pieces.length !== fields.length || pieces.some((p) => p.length === 0)) return undefined;
+      return Object.fromEntries(fields.map((f, i) => [f, pieces[i]])) as Record<K[number], string>;
+    },
+  };
+}

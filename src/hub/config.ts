@@ -1,0 +1,114 @@
+// The configuration of a hub: a TypeScript file (`confluo.config.ts`) that
+// names the flow, overridden by environment variables, overridden by CLI
+// flags. Defaults are merged here and nowhere else.
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import type { Flow } from '../flow/flow.js';
+import { describeIssues } from '../validation/field-issues.js';
+import { sqlitePath } from './open-store.js';
+
+const flowSchema = z.custom<Flow>(
+  (value) => value !== null && typeof value === 'object' && (value as Flow).events instanceof Map && (value as Flow).rules instanceof Map,
+  { message: 'must be a flow made with defineFlow()' },
+);
+
+export const configSchema = z.object({
+  flow: flowSchema,
+  /** @defaultValue 8080 (`CONFLUO_PORT`) */
+  port: z.number().int().min(0).max(65535).optional(),
+  /** @defaultValue '127.0.0.1' (`CONFLUO_HOST`) */
+  host: z.string().min(1).optional(),
+  /** @defaultValue 'sqlite:./.confluo/confluo.db' (`CONFLUO_DB`) */
+  db: z.string().min(1).optional(),
+  /** Where generated credentials are kept. @defaultValue the SQLite file's folder, else ./.confluo (`CONFLUO_DATA_DIR`) */
+  dataDir: z.string().min(1).optional(),
+  /** @defaultValue 'info' (`CONFLUO_LOG_LEVEL`) */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  processor: z
+    .object({
+      /** @defaultValue 500 */
+      batchSize: z.number().int().min(1).max(10_000).optional(),
+      /** @defaultValue 250 */
+      idlePollMs: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  ingest: z
+    .object({
+      /** @defaultValue 10000 */
+      waitTimeoutMs: z.number().int().min(0).optional(),
+    })
+    .optional(),
+});
+
+export type ConfluoConfig = z.input<typeof configSchema>;
+
+export function defineConfig(config: ConfluoConfig): ConfluoConfig {
+  return config;
+}
+
+export interface Settings {
+  flow: Flow;
+  port: number;
+  host: string;
+  db: string;
+  dataDir: string;
+  logLevel: NonNullable<ConfluoConfig['logLevel']>;
+  apiKeys: string | undefined;
+  adminToken: string | undefined;
+  processor: NonNullable<ConfluoConfig['processor']>;
+  ingest: NonNullable<ConfluoConfig['ingest']>;
+}
+
+export interface Flags {
+  port?: string;
+  host?: string;
+  db?: string;
+}
+
+export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
+  const file = resolve(path);
+  if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+  let module: { default?: unknown; config?: unknown };
+  try {
+    module = (await import(pathToFileURL(file).href)) as typeof module;
+  } catch (error) {
+    throw new ConfigError(`config file ${file} failed to load: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = configSchema.safeParse(module.default ?? module.config);
+  if (!parsed.success) {
+    const fields = describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`);
+    throw new ConfigError(`config file ${file} must export default defineConfig({ flow, … }): ${fields.join('; ')}`);
+  }
+  return module.default as ConfluoConfig;
+}
+
+function integer(name: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number, got "${text}"`);
+  return value;
+}
+
+export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, flags: Flags = {}): Settings {
+  const db = flags.db ?? env.CONFLUO_DB ?? config.db ?? 'sqlite:./.confluo/confluo.db';
+  const sqliteFile = sqlitePath(db);
+  const defaultDataDir = sqliteFile && sqliteFile !== ':memory:' ? dirname(sqliteFile) : resolve('.confluo');
+  const logLevel = env.CONFLUO_LOG_LEVEL ?? config.logLevel ?? 'info';
+  const level = configSchema.shape.logLevel.safeParse(logLevel);
+  if (!level.success || level.data === undefined) throw new ConfigError(`CONFLUO_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
+  return {
+    flow: config.flow,
+    port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? 8080,
+    host: flags.host ?? env.CONFLUO_HOST ?? config.host ?? '127.0.0.1',
+    db,
+    dataDir: resolve(env.CONFLUO_DATA_DIR ?? config.dataDir ?? defaultDataDir),
+    logLevel: level.data,
+    apiKeys: env.CONFLUO_API_KEYS,
+    adminToken: env.CONFLUO_ADMIN_TOKEN,
+    processor: config.processor ?? {},
+    ingest: config.ingest ?? {},
+  };
+}

@@ -1,0 +1,115 @@
+// The one place that assembles a running hub: store, inbox writer, processor,
+// protocol server and read API. The CLI, the tests and embedding applications
+// all start Confluo through here.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { readApiRoutes } from '../api/read-api.js';
+import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
+import { Processor, type ProcessorOptions } from '../engine/processor.js';
+import type { Flow } from '../flow/flow.js';
+import { InboxWriter } from '../ingest/inbox-writer.js';
+import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-handlers.js';
+import { eventsRoutes } from '../protocol/http.js';
+import { HandlerRegistry } from '../protocol/registry.js';
+import { matchesAny } from '../security/secrets.js';
+import type { Store } from '../store/store.js';
+import type { EventTrace } from '../store/types.js';
+
+export interface HubOptions {
+  flow: Flow;
+  store: Store;
+  /** Keys accepted on `POST /events`. */
+  apiKeys: readonly string[];
+  /** Tokens accepted by the read API. */
+  adminTokens: readonly string[];
+  /** @defaultValue a pino logger at `info` */
+  logger?: Logger;
+  processor?: Omit<ProcessorOptions, 'onResults'>;
+  ingest?: IngestOptions;
+  /** Users' own request/response handlers, served beside the flow's event types. */
+  registry?: HandlerRegistry;
+  /**
+   * Run the processor in this process.
+   * @defaultValue true
+   */
+  process?: boolean;
+}
+
+export interface Hub {
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly processor: Processor;
+  readonly log: Logger;
+  /** Starts the processor and the HTTP server; resolves with the base URL. */
+  listen(options?: { port?: number; host?: string }): Promise<string>;
+  /** Stops taking requests, lets the batch in hand commit, closes the store. */
+  close(): Promise<void>;
+}
+
+function resultOf(trace: EventTrace | undefined): EventResult | undefined {
+  if (!trace) return undefined;
+  if (trace.status === 'processed' && trace.result) return { eventId: trace.eventId, status: 'processed', result: trace.result };
+  if (trace.status === 'parked' && trace.error) return { eventId: trace.eventId, status: 'parked', entity: trace.entity, key: trace.key, error: trace.error };
+  return undefined;
+}
+
+export async function createHub(options: HubOptions): Promise<Hub> {
+  const { flow, store } = options;
+  const log = options.logger ?? pino({ level: 'info' });
+  const outcomes = new OutcomeBus();
+  const processor = new Processor(store, flow, log.child({ component: 'processor' }), {
+    ...options.processor,
+    onResults: (results) => outcomes.publish(results),
+  });
+  const inbox = new InboxWriter(store, { onAccepted: () => processor.wake() });
+  const registry = options.registry ?? new HandlerRegistry();
+  registerIngestHandlers(
+    {
+      flow,
+      registry,
+      inbox,
+      waitFor: (eventId, timeoutMs) => outcomes.wait(eventId, timeoutMs, async () => resultOf(await store.getEvent(eventId))),
+    },
+    options.ingest,
+  );
+
+  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true, });
+  await app.register(eventsRoutes, {
+    registry,
+    authenticate: (token) => matchesAny(token, options.apiKeys),
+    log: log.child({ component: 'events' }),
+  });
+  await app.register(readApiRoutes, { store, flow, adminTokens: options.adminTokens, onUnparked: () => processor.wake() });
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      const stats = await store.stats();
+      return { status: 'ok', store: store.driver, ...stats };
+    } catch (error) {
+      log.error({ err: error }, 'health check failed');
+      return reply.code(503).send({ status: 'unavailable', store: store.driver });
+    }
+  });
+
+  let closed = false;
+  return {
+    app,
+    store,
+    processor,
+    log,
+    async listen({ port = 8080, host = '127.0.0.1' } = {}) {
+      if (options.process !== false) processor.start();
+      const address = await app.listen({ port, host });
+      return address;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await inbox.drain();
+      await processor.stop();
+      await store.close();
+    },
+  };
+}

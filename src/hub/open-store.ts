@@ -1,0 +1,26 @@
+// Picks the store driver from a database URL: `sqlite:<path>` (the default,
+// embedded) or, later, `postgres://…`.
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors/index.js';
+import type { Store } from '../store/store.js';
+import { SqliteStore } from '../store/sqlite/index.js';
+
+export function sqlitePath(url: string): string | undefined {
+  if (!url.startsWith('sqlite:')) return undefined;
+  const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  return path === ':memory:' ? path : resolve(path);
+}
+
+export async function openStore(url: string): Promise<Store> {
+  const path = sqlitePath(url);
+  if (path !== undefined) {
+    if (path.length === 0) throw new ConfigError(`database URL "${url}" names no file: use sqlite:./path/to/file.db`);
+    const store = new SqliteStore({ path });
+    await store.init();
+    return store;
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError('the PostgreSQL driver is not in this version of Confluo yet: use sqlite:<path>');
+  }
+  throw new ConfigError(`database URL "${url}" is not one Confluo knows: use sqlite:<path>`);
+}

@@ -1,0 +1,55 @@
+// Serves the events protocol over HTTP with Fastify: `POST /events` (one
+// envelope) and `POST /events/bulk` (an array, one answer each). Always HTTP
+// 200 with a response envelope, even for a body that is not JSON.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bearerToken } from '../security/secrets.js';
+import { badProtocol, dispatch, type DispatchOptions } from './dispatch.js';
+
+export interface EventsRouteOptions extends DispatchOptions {
+  /**
+   * Most envelopes one bulk request may carry.
+   * @defaultValue 10000
+   */
+  maxBulk?: number;
+  /**
+   * Largest body accepted, in bytes.
+   * @defaultValue 1 MiB for one envelope, 32 MiB for bulk
+   */
+  bodyLimit?: number;
+  bulkBodyLimit?: number;
+}
+
+const NOT_JSON = Symbol('not json');
+
+function bearer(request: FastifyRequest): string | undefined {
+  return bearerToken(request.headers.authorization);
+}
+
+export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOptions): Promise<void> {
+  const maxBulk = options.maxBulk ?? 10_000;
+  // Parse JSON ourselves so a malformed body still gets an envelope answer, not HTTP 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(null, NOT_JSON);
+    }
+  });
+
+  const single = async (request: FastifyRequest) => {
+    if (request.body === NOT_JSON || request.body === undefined) return badProtocol(undefined, '(body)', 'the body is not valid JSON');
+    return dispatch(request.body, bearer(request), options);
+  };
+  const singleOptions = { bodyLimit: options.bodyLimit ?? 1024 * 1024 };
+  app.post('/events', singleOptions, single);
+  app.post('/events/', singleOptions, single);
+
+  app.post('/events/bulk', { bodyLimit: options.bulkBodyLimit ?? 32 * 1024 * 1024 }, async (request) => {
+    const body = request.body;
+    if (!Array.isArray(body)) return [badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')];
+    if (body.length > maxBulk) return [badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)];
+    const token = bearer(request);
+    return Promise.all(body.map((envelope: unknown) => dispatch(envelope, token, options)));
+  });
+}

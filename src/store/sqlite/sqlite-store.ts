@@ -1,0 +1,333 @@
+// The embedded store: one SQLite file in WAL mode. better-sqlite3 is
+// synchronous, so every method runs its statements inside one transaction and
+// returns a settled promise; there is one writer per process.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StaleBatchError } from '../../errors/index.js';
+import { decodeOptional, encodeOptional } from '../json-columns.js';
+import { recordId, type ClaimedBatch, type Store } from '../store.js';
+import type {
+  AcceptOutcome,
+  AuditEntry,
+  AuditQuery,
+  BatchCommit,
+  EventStatus,
+  EventTrace,
+  FieldDiff,
+  InboxEvent,
+  NewInboxEvent,
+  ParkedKey,
+  StoredRecord,
+} from '../types.js';
+import { MIGRATIONS } from './schema.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. */
+  path: string;
+  /**
+   * `full` fsyncs every commit (an acknowledged event survives power loss);
+   * `normal` survives a process crash but may lose the last commits on power loss.
+   * @defaultValue 'full'
+   */
+  synchronous?: 'full' | 'normal';
+}
+
+interface InboxRow {
+  seq: number;
+  event_id: string;
+  name: string;
+  version: number;
+  flow_id: string;
+  entity: string;
+  key: string;
+  envelope: string;
+  status: EventStatus;
+  accepted_at: number;
+  processed_at: number | null;
+  result: string | null;
+  error: string | null;
+}
+
+interface RecordRow {
+  entity: string;
+  key: string;
+  version: number;
+  parts: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface AuditRow {
+  id: number;
+  entity: string;
+  key: string;
+  version: number;
+  part: string;
+  field: string;
+  old_value: string | null;
+  new_value: string | null;
+  rule: string;
+  event_id: string;
+  flow_id: string;
+  at: number;
+}
+
+const toRecord = (row: RecordRow): StoredRecord => ({
+  entity: row.entity,
+  key: row.key,
+  version: row.version,
+  parts: JSON.parse(row.parts) as StoredRecord['parts'],
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+const toInboxEvent = (row: InboxRow): InboxEvent => ({
+  seq: row.seq,
+  eventId: row.event_id,
+  name: row.name,
+  version: row.version,
+  flowId: row.flow_id,
+  entity: row.entity,
+  key: row.key,
+  envelope: JSON.parse(row.envelope) as Record<string, unknown>,
+  status: row.status,
+  acceptedAt: row.accepted_at,
+});
+
+const toAudit = (row: AuditRow): AuditEntry => ({
+  id: row.id,
+  entity: row.entity,
+  key: row.key,
+  version: row.version,
+  part: row.part,
+  field: row.field,
+  oldValue: decodeOptional(row.old_value),
+  newValue: decodeOptional(row.new_value),
+  rule: row.rule,
+  eventId: row.event_id,
+  flowId: row.flow_id,
+  at: row.at,
+});
+
+export class SqliteStore implements Store {
+  readonly driver = 'sqlite';
+  readonly #db: Database.Database;
+  readonly #options: Required<SqliteStoreOptions>;
+  #statements: ReturnType<SqliteStore['prepare']> | undefined;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#options = { synchronous: 'full', ...options };
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.#db = new Database(options.path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
+    this.#db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    const db = this.#db;
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    db.transaction(() => {
+      const current = (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+      const known = MIGRATIONS.at(-1)?.version ?? 0;
+      if (current > known) {
+        throw new Error(`database schema is version ${current} but this Confluo knows only up to ${known}: upgrade Confluo`);
+      }
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= current) continue;
+        db.exec(migration.sql);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+      }
+    }).immediate();
+    this.#statements = this.prepare();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+
+  private prepare() {
+    const db = this.#db;
+    return {
+      insertEvent: db.prepare(
+        `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+      ),
+      claim: db.prepare(
+        `SELECT * FROM inbox i WHERE status = 'queued'
+           AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.entity = i.entity AND p.key = i.key)
+         ORDER BY seq LIMIT ?`,
+      ),
+      getRecord: db.prepare('SELECT * FROM records WHERE entity = ? AND key = ?'),
+      insertRecord: db.prepare(
+        `INSERT INTO records (entity, key, version, parts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (entity, key) DO NOTHING`,
+      ),
+      updateRecord: db.prepare('UPDATE records SET version = ?, parts = ?, updated_at = ? WHERE entity = ? AND key = ? AND version = ?'),
+      insertAudit: db.prepare(
+        `INSERT INTO audit (entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertChange: db.prepare(
+        `INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertJob: db.prepare(
+        `INSERT INTO delivery_jobs (delivery_id, integration, entity, key, event_id, version, payload, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      markProcessed: db.prepare(`UPDATE inbox SET status = 'processed', processed_at = ?, result = ? WHERE seq = ? AND status = 'queued'`),
+      markParked: db.prepare(`UPDATE inbox SET status = 'parked', error = ? WHERE event_id = ? AND status = 'queued'`),
+      insertParked: db.prepare('INSERT INTO parked (entity, key, event_id, error, parked_at) VALUES (?, ?, ?, ?, ?)'),
+      getParked: db.prepare('SELECT * FROM parked WHERE entity = ? AND key = ?'),
+      deleteParked: db.prepare('DELETE FROM parked WHERE entity = ? AND key = ?'),
+      requeue: db.prepare(`UPDATE inbox SET status = 'queued', error = NULL WHERE event_id = ? AND status = 'parked'`),
+      skip: db.prepare(`UPDATE inbox SET status = 'skipped', processed_at = ? WHERE event_id = ? AND status = 'parked'`),
+      getEvent: db.prepare('SELECT * FROM inbox WHERE event_id = ?'),
+      changesOfEvent: db.prepare('SELECT version, rule, changed_parts, diffs, at FROM changes WHERE event_id = ? ORDER BY id'),
+    };
+  }
+
+  private get sql() {
+    if (!this.#statements) throw new Error('SqliteStore used before init()');
+    return this.#statements;
+  }
+
+  async accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]> {
+    const sql = this.sql;
+    return this.#db.transaction(() =>
+      events.map((e): AcceptOutcome => {
+        const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, e.key, JSON.stringify(e.envelope), e.acceptedAt);
+        return info.changes === 1 ? { status: 'accepted', seq: Number(info.lastInsertRowid) } : { status: 'duplicate' };
+      }),
+    ).immediate();
+  }
+
+  async claimBatch(limit: number): Promise<ClaimedBatch> {
+    const sql = this.sql;
+    return this.#db.transaction(() => {
+      const events = (sql.claim.all(limit) as InboxRow[]).map(toInboxEvent);
+      const records = new Map<string, StoredRecord>();
+      for (const event of events) {
+        const id = recordId(event.entity, event.key);
+        if (records.has(id)) continue;
+        const row = sql.getRecord.get(event.entity, event.key) as RecordRow | undefined;
+        if (row) records.set(id, toRecord(row));
+      }
+      return { events, records };
+    }).deferred();
+  }
+
+  async commitBatch(batch: BatchCommit): Promise<void> {
+    const sql = this.sql;
+    this.#db.transaction(() => {
+      for (const { record, expectedVersion } of batch.records) {
+        const parts = JSON.stringify(record.parts);
+        const info =
+          expectedVersion === 0
+            ? sql.insertRecord.run(record.entity, record.key, record.version, parts, record.createdAt, record.updatedAt)
+            : sql.updateRecord.run(record.version, parts, record.updatedAt, record.entity, record.key, expectedVersion);
+        if (info.changes !== 1) throw new StaleBatchError(`record ${record.entity}/${record.key} moved past version ${expectedVersion}`);
+      }
+      for (const a of batch.audit) {
+        sql.insertAudit.run(a.entity, a.key, a.version, a.part, a.field, encodeOptional(a.oldValue), encodeOptional(a.newValue), a.rule, a.eventId, a.flowId, a.at);
+      }
+      for (const c of batch.changes) {
+        sql.insertChange.run(c.entity, c.key, c.version, c.eventId, c.flowId, c.rule, JSON.stringify(c.changedParts), JSON.stringify(c.diffs), JSON.stringify(c.record), c.at);
+      }
+      for (const j of batch.jobs) {
+        sql.insertJob.run(j.deliveryId, j.integration, j.entity, j.key, j.eventId, j.version, JSON.stringify(j.payload), j.createdAt);
+      }
+      for (const p of batch.processed) {
+        if (sql.markProcessed.run(p.at, JSON.stringify(p.result), p.seq).changes !== 1) {
+          throw new StaleBatchError(`event ${p.eventId} is no longer queued`);
+        }
+      }
+      for (const p of batch.parked) {
+        if (sql.markParked.run(JSON.stringify(p.error), p.eventId).changes !== 1) throw new StaleBatchError(`event ${p.eventId} is no longer queued`);
+        sql.insertParked.run(p.entity, p.key, p.eventId, JSON.stringify(p.error), p.parkedAt);
+      }
+    }).immediate();
+  }
+
+  async getRecord(entity: string, key: string): Promise<StoredRecord | undefined> {
+    const row = this.sql.getRecord.get(entity, key) as RecordRow | undefined;
+    return row && toRecord(row);
+  }
+
+  async listAudit(entity: string, key: string, query: AuditQuery): Promise<AuditEntry[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM audit WHERE entity = ? AND key = ? AND id > ? ${query.until === undefined ? '' : 'AND at <= ?'}
+         ORDER BY id LIMIT ?`,
+      )
+      .all(...[entity, key, query.after ?? 0, ...(query.until === undefined ? [] : [query.until]), query.limit]) as AuditRow[];
+    return rows.map(toAudit);
+  }
+
+  async getEvent(eventId: string): Promise<EventTrace | undefined> {
+    const row = this.sql.getEvent.get(eventId) as InboxRow | undefined;
+    if (!row) return undefined;
+    const changes = (this.sql.changesOfEvent.all(eventId) as Array<{ version: number; rule: string; changed_parts: string; diffs: string; at: number }>).map(
+      (c) => ({ version: c.version, rule: c.rule, changedParts: JSON.parse(c.changed_parts) as string[], diffs: JSON.parse(c.diffs) as FieldDiff[], at: c.at }),
+    );
+    return {
+      eventId: row.event_id,
+      name: row.name,
+      version: row.version,
+      flowId: row.flow_id,
+      entity: row.entity,
+      key: row.key,
+      status: row.status,
+      acceptedAt: row.accepted_at,
+      processedAt: row.processed_at,
+      result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
+      error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
+      changes,
+    };
+  }
+
+  async listParked(): Promise<ParkedKey[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT p.*, (SELECT count(*) FROM inbox i WHERE i.entity = p.entity AND i.key = p.key AND i.status IN ('queued', 'parked')) AS waiting
+         FROM parked p ORDER BY parked_at, entity, key`,
+      )
+      .all() as Array<{ entity: string; key: string; event_id: string; error: string; parked_at: number; waiting: number }>;
+    return rows.map((r) => ({ entity: r.entity, key: r.key, eventId: r.event_id, error: JSON.parse(r.error) as ParkedKey['error'], parkedAt: r.parked_at, waiting: r.waiting }));
+  }
+
+  async retryParked(entity: string, key: string): Promise<boolean> {
+    const sql = this.sql;
+    return this.#db.transaction(() => {
+      const parked = sql.getParked.get(entity, key) as { event_id: string } | undefined;
+      if (!parked) return false;
+      sql.requeue.run(parked.event_id);
+      sql.deleteParked.run(entity, key);
+      return true;
+    }).immediate();
+  }
+
+  async skipParked(entity: string, key: string): Promise<{ skippedEventId: string } | undefined> {
+    const sql = this.sql;
+    return this.#db.transaction(() => {
+      const parked = sql.getParked.get(entity, key) as { event_id: string } | undefined;
+      if (!parked) return undefined;
+      sql.skip.run(Date.now(), parked.event_id);
+      sql.deleteParked.run(entity, key);
+      return { skippedEventId: parked.event_id };
+    }).immediate();
+  }
+
+  async stats(): Promise<{ queued: number; parkedKeys: number; records: number }> {
+    const row = this.#db
+      .prepare(
+        `SELECT (SELECT count(*) FROM inbox WHERE status = 'queued') AS queued,
+                (SELECT count(*) FROM parked) AS parkedKeys,
+                (SELECT count(*) FROM records) AS records`,
+      )
+      .get() as { queued: number; parkedKeys: number; records: number };
+    return row;
+  }
+}

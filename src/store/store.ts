@@ -1,0 +1,54 @@
+// The Store port. The engine, ingest and read API speak only this interface;
+// `store/sqlite` and (later) `store/postgres` implement it and run the same
+// contract suite (`store/store.contract.ts`).
+import type {
+  AcceptOutcome,
+  AuditEntry,
+  AuditQuery,
+  BatchCommit,
+  EventTrace,
+  InboxEvent,
+  NewInboxEvent,
+  ParkedKey,
+  StoredRecord,
+} from './types.js';
+
+export interface ClaimedBatch {
+  /** Queued events of keys that are not parked, oldest first; per key a prefix of its queue. */
+  events: InboxEvent[];
+  /** The current record of every key in `events` that has one, by `recordId(entity, key)`. */
+  records: Map<string, StoredRecord>;
+}
+
+export interface Store {
+  readonly driver: string;
+  /** Creates or migrates the schema. Safe to call on every start. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Durably records events (one transaction for the whole array), deduplicating by event id. */
+  accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;
+
+  claimBatch(limit: number): Promise<ClaimedBatch>;
+  /**
+   * Commits a batch in one transaction. Throws `StaleBatchError` (and writes nothing) when a
+   * record's version moved since the claim or an event is no longer queued.
+   */
+  commitBatch(batch: BatchCommit): Promise<void>;
+
+  getRecord(entity: string, key: string): Promise<StoredRecord | undefined>;
+  listAudit(entity: string, key: string, query: AuditQuery): Promise<AuditEntry[]>;
+  getEvent(eventId: string): Promise<EventTrace | undefined>;
+
+  listParked(): Promise<ParkedKey[]>;
+  /** Unparks the key so its head event runs again. False when it was not parked. */
+  retryParked(entity: string, key: string): Promise<boolean>;
+  /** Marks the key's head event skipped and unparks the key. Undefined when it was not parked. */
+  skipParked(entity: string, key: string): Promise<{ skippedEventId: string } | undefined>;
+  /** Counts by status, for health and metrics. */
+  stats(): Promise<{ queued: number; parkedKeys: number; records: number }>;
+}
+
+export function recordId(entity: string, key: string): string {
+  return `${entity}\u0000${key}`;
+}

@@ -1,0 +1,135 @@
+// The rows the store keeps, as plain data. Both drivers read and write exactly
+// these shapes; times are epoch milliseconds.
+
+/** JSON-safe values as stored. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Where an accepted event stands. */
+export type EventStatus = 'queued' | 'processed' | 'parked' | 'skipped';
+
+/** An envelope the ingest side hands to the store, already validated. */
+export interface NewInboxEvent {
+  eventId: string;
+  name: string;
+  version: number;
+  flowId: string;
+  entity: string;
+  key: string;
+  /** The whole request envelope, kept as received (credentials removed). */
+  envelope: Record<string, unknown>;
+  acceptedAt: number;
+}
+
+export type AcceptOutcome = { status: 'accepted'; seq: number } | { status: 'duplicate' };
+
+export interface InboxEvent extends NewInboxEvent {
+  seq: number;
+  status: EventStatus;
+}
+
+export interface StoredRecord {
+  entity: string;
+  key: string;
+  version: number;
+  parts: Record<string, Record<string, unknown>>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One changed field. `oldValue`/`newValue` undefined means the field was absent. */
+export interface FieldDiff {
+  part: string;
+  field: string;
+  oldValue: unknown;
+  newValue: unknown;
+}
+
+export interface AuditEntry extends FieldDiff {
+  /** Monotonic position in the whole trail; the audit cursor. */
+  id: number;
+  entity: string;
+  key: string;
+  /** The record version this change produced. */
+  version: number;
+  rule: string;
+  eventId: string;
+  flowId: string;
+  at: number;
+}
+
+export interface Change {
+  entity: string;
+  key: string;
+  version: number;
+  eventId: string;
+  flowId: string;
+  rule: string;
+  changedParts: string[];
+  diffs: FieldDiff[];
+  record: StoredRecord;
+  at: number;
+}
+
+/** Work for the outbound side, written in the same transaction as the change. */
+export interface DeliveryJob {
+  deliveryId: string;
+  integration: string;
+  entity: string;
+  key: string;
+  eventId: string;
+  version: number | null;
+  payload: Json;
+  createdAt: number;
+}
+
+export interface ProcessedResult {
+  entity: string;
+  key: string;
+  /** Record version after the event (unchanged events report the current one; 0 when none exists). */
+  version: number;
+  changedParts: string[];
+}
+
+export interface ParkedKey {
+  entity: string;
+  key: string;
+  eventId: string;
+  error: { code: string; message: string; details?: Record<string, unknown> };
+  parkedAt: number;
+  /** Events of this key waiting behind the parked one (itself included). */
+  waiting: number;
+}
+
+/** What one processing batch decided; the store commits it all or nothing. */
+export interface BatchCommit {
+  /** Records to write, each guarded by the version it was read at (0 = did not exist). */
+  records: Array<{ record: StoredRecord; expectedVersion: number }>;
+  audit: Array<Omit<AuditEntry, 'id'>>;
+  changes: Change[];
+  jobs: DeliveryJob[];
+  processed: Array<{ seq: number; eventId: string; result: ProcessedResult; at: number }>;
+  parked: Array<Omit<ParkedKey, 'waiting'>>;
+}
+
+export interface EventTrace {
+  eventId: string;
+  name: string;
+  version: number;
+  flowId: string;
+  entity: string;
+  key: string;
+  status: EventStatus;
+  acceptedAt: number;
+  processedAt: number | null;
+  result: ProcessedResult | null;
+  error: ParkedKey['error'] | null;
+  changes: Array<Pick<Change, 'version' | 'rule' | 'changedParts' | 'diffs' | 'at'>>;
+}
+
+export interface AuditQuery {
+  /** Only entries with an id greater than this (the cursor). */
+  after?: number;
+  /** Only entries at or before this time. */
+  until?: number;
+  limit: number;
+}
