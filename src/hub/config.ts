@@ -75,7 +75,12 @@ export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
   try {
     module = (await import(pathToFileURL(file).href)) as typeof module;
   } catch (error) {
-    throw new ConfigError(`config file ${file} failed to load: ${(error as Error).message}`, { cause: error });
+    const message = (error as Error).message;
+    // Outside a `"type": "module"` package a .ts file is read as CommonJS, which an ESM config cannot be.
+    const hint = /require\(\) ES Module|ERR_REQUIRE_ESM|Cannot use import statement/.test(message)
+      ? ' (hint: name it confluo.config.mts, or add "type": "module" to the package.json beside it)'
+      : '';
+    throw new ConfigError(`config file ${file} failed to load: ${message}${hint}`, { cause: error });
   }
   const parsed = configSchema.safeParse(module.default ?? module.config);
   if (!parsed.success) {

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken } from '../security/secrets.js';
 import { badProtocol, dispatch, type DispatchOptions } from './dispatch.js';
+import { responseEnvelope } from './envelope.js';
 
 export interface EventsRouteOptions extends DispatchOptions {
   /**
@@ -35,6 +36,15 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
     } catch {
       done(null, NOT_JSON);
     }
+  });
+
+  // Errors Fastify raises before a handler runs (body too large, aborted upload) still get an envelope.
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) options.log.error({ err: error }, 'events route failed');
+    const message = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than ${request.routeOptions.bodyLimit} bytes` : error.message;
+    const answer = status >= 500 ? responseEnvelope({ name: 'error', version: 1 }, null, { code: 'UNHANDLED_ERROR', parameters: {} }) : badProtocol(undefined, '(body)', message);
+    return reply.code(200).send(request.url.startsWith('/events/bulk') ? [answer] : answer);
   });
 
   const single = async (request: FastifyRequest) => {
