@@ -29,6 +29,7 @@ export async function start(flags: StartFlags): Promise<void> {
   const store = await openStore(settings.db);
   const hub = await createHub({
     flow: settings.flow,
+    integrations: settings.integrations,
     store,
     apiKeys: credentials.apiKeys,
     adminTokens: credentials.adminTokens,

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
 import { recordId, type Store } from '../store/store.js';
-import type { BatchCommit, Change, DeliveryJob, StoredRecord } from '../store/types.js';
+import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
+import type { BatchCommit, Change, InboxEvent, ProcessedResult, StoredRecord } from '../store/types.js';
 import { applyEvent } from './apply-event.js';
 import type { EventResult } from './outcomes.js';
 
@@ -26,11 +27,19 @@ export interface ProcessorOptions {
    * @defaultValue 1000
    */
   errorBackoffMs?: number;
-  /** The delivery jobs a change causes; written in the change's transaction. @defaultValue none */
-  jobsFor?: (change: Change) => DeliveryJob[];
+  /**
+   * The deliveries (and digest items) a processed event causes, written in its batch's
+   * transaction: the outbox. Called for every processed event, with its change if it made one.
+   * @defaultValue none
+   */
+  outbox?: Outbox;
   onResults?: (results: EventResult[]) => void;
   clock?: () => number;
 }
+
+export type Outbox = (event: InboxEvent, change: Change | undefined, result: ProcessedResult, now: number) => { deliveries: NewDelivery[]; digestItems: DigestItem[] };
+
+const NO_OUTPUT = { deliveries: [], digestItems: [] };
 
 export class Processor {
   readonly #store: Store;
@@ -46,7 +55,7 @@ export class Processor {
     this.#store = store;
     this.#flow = flow;
     this.#log = log;
-    this.#options = { batchSize: 500, idlePollMs: 250, errorBackoffMs: 1000, jobsFor: () => [], clock: Date.now, ...options };
+    this.#options = { batchSize: 500, idlePollMs: 250, errorBackoffMs: 1000, outbox: () => NO_OUTPUT, clock: Date.now, ...options };
   }
 
   start(): void {
@@ -112,7 +121,7 @@ export class Processor {
     const working = new Map<string, StoredRecord>(claimed);
     const touched = new Set<string>();
     const blocked = new Set<string>();
-    const batch: BatchCommit = { records: [], audit: [], changes: [], jobs: [], processed: [], parked: [] };
+    const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
     const results: EventResult[] = [];
 
     for (const event of events) {
@@ -127,7 +136,8 @@ export class Processor {
         this.#log.warn({ eventId: event.eventId, flowId: event.flowId, entity: event.entity, key: event.key, error: outcome.error }, 'rule failed; key parked');
         continue;
       }
-      let result;
+      let result: ProcessedResult;
+      let change: Change | undefined;
       if (outcome.kind === 'changed') {
         const { record, diffs, changedParts, rule } = outcome;
         working.set(id, record);
@@ -135,13 +145,15 @@ export class Processor {
         for (const diff of diffs) {
           batch.audit.push({ ...diff, entity: record.entity, key: record.key, version: record.version, rule, eventId: event.eventId, flowId: event.flowId, at: now });
         }
-        const change: Change = { entity: record.entity, key: record.key, version: record.version, eventId: event.eventId, flowId: event.flowId, rule, changedParts, diffs, record, at: now };
+        change = { entity: record.entity, key: record.key, version: record.version, eventId: event.eventId, flowId: event.flowId, rule, changedParts, diffs, record, at: now };
         batch.changes.push(change);
-        batch.jobs.push(...this.#options.jobsFor(change));
         result = { entity: event.entity, key: event.key, version: record.version, changedParts };
       } else {
         result = { entity: event.entity, key: event.key, version: current?.version ?? 0, changedParts: [] };
       }
+      const out = this.#options.outbox(event, change, result, now);
+      batch.deliveries.push(...out.deliveries);
+      batch.digestItems.push(...out.digestItems);
       batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now });
       results.push({ eventId: event.eventId, status: 'processed', result });
     }

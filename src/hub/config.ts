@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import type { Integration } from '../delivery/integration.js';
 import type { Flow } from '../flow/flow.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sqlitePath } from './open-store.js';
@@ -15,8 +16,15 @@ const flowSchema = z.custom<Flow>(
   { message: 'must be a flow made with defineFlow()' },
 );
 
+const integrationSchema = z.custom<Integration>(
+  (value) => value !== null && typeof value === 'object' && typeof (value as Integration).name === 'string' && typeof (value as Integration).map === 'function',
+  { message: 'must be an integration made with defineIntegration()' },
+);
+
 export const configSchema = z.object({
   flow: flowSchema,
+  /** Where changes and events go out. @defaultValue none */
+  integrations: z.array(integrationSchema).optional(),
   /** @defaultValue 8080 (`CONFLUO_PORT`) */
   port: z.number().int().min(0).max(65535).optional(),
   /** @defaultValue '127.0.0.1' (`CONFLUO_HOST`) */
@@ -51,6 +59,7 @@ export function defineConfig(config: ConfluoConfig): ConfluoConfig {
 
 export interface Settings {
   flow: Flow;
+  integrations: Integration[];
   port: number;
   host: string;
   db: string;
@@ -106,6 +115,7 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
   if (!level.success || level.data === undefined) throw new ConfigError(`CONFLUO_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   return {
     flow: config.flow,
+    integrations: config.integrations ?? [],
     port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? 8080,
     host: flags.host ?? env.CONFLUO_HOST ?? config.host ?? '127.0.0.1',
     db,

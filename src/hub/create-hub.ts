@@ -3,7 +3,12 @@
 // all start Confluo through here.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { requireAdmin } from '../api/admin-auth.js';
+import { deliveryApiRoutes } from '../api/delivery-api.js';
 import { readApiRoutes } from '../api/read-api.js';
+import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
+import type { Integration } from '../delivery/integration.js';
+import { createOutbox } from '../delivery/outbox.js';
 import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
 import { Processor, type ProcessorOptions } from '../engine/processor.js';
 import type { Flow } from '../flow/flow.js';
@@ -33,12 +38,23 @@ export interface HubOptions {
    * @defaultValue true
    */
   process?: boolean;
+  /** Where changes and events go out. */
+  integrations?: readonly Integration[];
+  dispatcher?: Omit<DispatcherOptions, 'onAlert'>;
+  /**
+   * Run the delivery dispatcher in this process.
+   * @defaultValue true
+   */
+  deliver?: boolean;
+  /** Raised once per transition, e.g. an integration auto-disabled; also logged at error level. */
+  onAlert?: (alert: Alert) => void;
 }
 
 export interface Hub {
   readonly app: FastifyInstance;
   readonly store: Store;
   readonly processor: Processor;
+  readonly dispatcher: Dispatcher;
   readonly log: Logger;
   /** Starts the processor and the HTTP server; resolves with the base URL. */
   listen(options?: { port?: number; host?: string }): Promise<string>;
@@ -57,9 +73,22 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const { flow, store } = options;
   const log = options.logger ?? pino({ level: 'info' });
   const outcomes = new OutcomeBus();
+  const integrations = options.integrations ?? [];
+  const names = new Set<string>();
+  for (const integration of integrations) {
+    if (names.has(integration.name)) throw new Error(`two integrations are named "${integration.name}"`);
+    names.add(integration.name);
+    if (integration.disabled !== false) log.warn({ integration: integration.name }, `integration ${integration.name} is off: ${integration.disabled}`);
+  }
+  await store.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
+  const dispatcher = new Dispatcher(store, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
   const processor = new Processor(store, flow, log.child({ component: 'processor' }), {
     ...options.processor,
-    onResults: (results) => outcomes.publish(results),
+    outbox: createOutbox(integrations),
+    onResults: (results) => {
+      outcomes.publish(results);
+      dispatcher.wake();
+    },
   });
   const inbox = new InboxWriter(store, { onAccepted: () => processor.wake() });
   const registry = options.registry ?? new HandlerRegistry();
@@ -81,7 +110,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     authenticate: (token) => matchesAny(token, options.apiKeys),
     log: log.child({ component: 'events' }),
   });
-  await app.register(readApiRoutes, { store, flow, adminTokens: options.adminTokens, onUnparked: () => processor.wake() });
+  await app.register(async (api) => {
+    requireAdmin(api, options.adminTokens);
+    await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
+    await deliveryApiRoutes(api, { store, integrations: dispatcher.integrations, onChanged: () => dispatcher.wake() });
+  });
   app.get('/healthz', async (_request, reply) => {
     try {
       const stats = await store.stats();
@@ -97,9 +130,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     app,
     store,
     processor,
+    dispatcher,
     log,
     async listen({ port = 8080, host = '127.0.0.1' } = {}) {
       if (options.process !== false) processor.start();
+      if (options.deliver !== false) dispatcher.start();
       const address = await app.listen({ port, host });
       return address;
     },
@@ -109,6 +144,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await app.close();
       await inbox.drain();
       await processor.stop();
+      await dispatcher.stop();
       await store.close();
     },
   };

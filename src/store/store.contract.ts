@@ -27,7 +27,7 @@ const inboxEvent = (key: string, over: Partial<NewInboxEvent> = {}): NewInboxEve
   };
 };
 
-const emptyBatch = (): BatchCommit => ({ records: [], audit: [], changes: [], jobs: [], processed: [], parked: [] });
+const emptyBatch = (): BatchCommit => ({ records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] });
 
 const record = (key: string, version: number, parts: StoredRecord['parts'], at = 1000 * version): StoredRecord => ({
   entity: 'customer',
@@ -95,7 +95,8 @@ export function describeStoreContract(driver: string, open: () => Promise<StoreF
         records: [{ record: rec, expectedVersion: 0 }],
         audit: diffs.map((d) => ({ ...d, entity: 'customer', key: 'CC-1', version: 1, rule: 'r', eventId: e!.eventId, flowId: e!.flowId, at: 5000 })),
         changes: [{ entity: 'customer', key: 'CC-1', version: 1, eventId: e!.eventId, flowId: e!.flowId, rule: 'r', changedParts: ['contact'], diffs, record: rec, at: 5000 }],
-        jobs: [{ deliveryId: 'd-1', integration: 'desk', entity: 'customer', key: 'CC-1', eventId: e!.eventId, version: 1, payload: { a: 1 }, createdAt: 5000 }],
+        deliveries: [{ deliveryId: 'd-1', integration: 'desk', kind: 'change', entity: 'customer', key: 'CC-1', eventId: e!.eventId, version: 1, request: { body: { a: 1 } }, status: 'pending', createdAt: 5000 }],
+        digestItems: [],
         processed: [{ seq, eventId: e!.eventId, result: { entity: 'customer', key: 'CC-1', version: 1, changedParts: ['contact'] }, at: 5000 }],
         parked: [],
       });
@@ -121,7 +122,8 @@ export function describeStoreContract(driver: string, open: () => Promise<StoreF
         records: [{ record: record('CC-1', 2, { contact: { name: 'B' } }), expectedVersion: 5 }],
         audit: [{ part: 'contact', field: 'name', oldValue: 'A', newValue: 'B', entity: 'customer', key: 'CC-1', version: 2, rule: 'r', eventId: e1!.eventId, flowId: 'f', at: 1 }],
         changes: [],
-        jobs: [],
+        deliveries: [],
+        digestItems: [],
         processed: claimed.events.map((e) => ({ seq: e.seq, eventId: e.eventId, result: { entity: 'customer', key: 'CC-1', version: 2, changedParts: [] }, at: 1 })),
         parked: [],
       };

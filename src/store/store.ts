@@ -1,6 +1,7 @@
 // The Store port. The engine, ingest and read API speak only this interface;
 // `store/sqlite` and (later) `store/postgres` implement it and run the same
 // contract suite (`store/store.contract.ts`).
+import type { DeliveryStore } from './delivery-store.js';
 import type {
   AcceptOutcome,
   AuditEntry,
@@ -20,7 +21,7 @@ export interface ClaimedBatch {
   records: Map<string, StoredRecord>;
 }
 
-export interface Store {
+export interface Store extends DeliveryStore {
   readonly driver: string;
   /** Creates or migrates the schema. Safe to call on every start. */
   init(): Promise<void>;

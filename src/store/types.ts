@@ -1,5 +1,6 @@
 // The rows the store keeps, as plain data. Both drivers read and write exactly
 // these shapes; times are epoch milliseconds.
+import type { Delivery, DigestItem, NewDelivery } from './delivery-types.js';
 
 /** JSON-safe values as stored. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -70,18 +71,6 @@ export interface Change {
   at: number;
 }
 
-/** Work for the outbound side, written in the same transaction as the change. */
-export interface DeliveryJob {
-  deliveryId: string;
-  integration: string;
-  entity: string;
-  key: string;
-  eventId: string;
-  version: number | null;
-  payload: Json;
-  createdAt: number;
-}
-
 export interface ProcessedResult {
   entity: string;
   key: string;
@@ -106,7 +95,9 @@ export interface BatchCommit {
   records: Array<{ record: StoredRecord; expectedVersion: number }>;
   audit: Array<Omit<AuditEntry, 'id'>>;
   changes: Change[];
-  jobs: DeliveryJob[];
+  /** Deliveries the batch's changes and events cause: the outbox. */
+  deliveries: NewDelivery[];
+  digestItems: DigestItem[];
   processed: Array<{ seq: number; eventId: string; result: ProcessedResult; at: number }>;
   parked: Array<Omit<ParkedKey, 'waiting'>>;
 }
@@ -124,6 +115,7 @@ export interface EventTrace {
   result: ProcessedResult | null;
   error: ParkedKey['error'] | null;
   changes: Array<Pick<Change, 'version' | 'rule' | 'changedParts' | 'diffs' | 'at'>>;
+  deliveries: Array<Pick<Delivery, 'deliveryId' | 'integration' | 'status' | 'attempts' | 'totalAttempts' | 'lastError' | 'lastStatus' | 'createdAt' | 'completedAt'>>;
 }
 
 export interface AuditQuery {

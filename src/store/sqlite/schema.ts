@@ -89,4 +89,81 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'deliveries with leases, attempt log, integration states, digest items',
+    // delivery_jobs was written by no release (no integrations existed), so it is replaced outright.
+    sql: `
+      DROP TABLE delivery_jobs;
+
+      CREATE TABLE deliveries (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id      TEXT    NOT NULL UNIQUE,
+        integration      TEXT    NOT NULL,
+        kind             TEXT    NOT NULL,
+        entity           TEXT    NOT NULL,
+        key              TEXT    NOT NULL,
+        event_id         TEXT    NOT NULL,
+        version          INTEGER,
+        request          TEXT,
+        status           TEXT    NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        total_attempts   INTEGER NOT NULL DEFAULT 0,
+        cycle_started_at INTEGER NOT NULL,
+        next_attempt_at  INTEGER,
+        trigger          TEXT    NOT NULL DEFAULT 'scheduled',
+        lease_until      INTEGER,
+        lease_owner      TEXT,
+        last_error       TEXT,
+        last_status      INTEGER,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        completed_at     INTEGER
+      );
+      CREATE INDEX deliveries_due ON deliveries (integration, next_attempt_at, seq) WHERE status = 'pending';
+      CREATE INDEX deliveries_pending_by_key ON deliveries (integration, key, seq) WHERE status = 'pending';
+      CREATE INDEX deliveries_by_event ON deliveries (event_id);
+      CREATE INDEX deliveries_by_integration ON deliveries (integration, created_at, seq);
+
+      CREATE TABLE delivery_attempts (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id      TEXT    NOT NULL,
+        attempt          INTEGER NOT NULL,
+        trigger          TEXT    NOT NULL,
+        started_at       INTEGER NOT NULL,
+        duration_ms      INTEGER NOT NULL,
+        method           TEXT    NOT NULL,
+        url              TEXT    NOT NULL,
+        request_headers  TEXT    NOT NULL,
+        status           INTEGER,
+        response         TEXT,
+        error            TEXT,
+        outcome          TEXT    NOT NULL,
+        next_attempt_at  INTEGER
+      );
+      CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, attempt);
+
+      CREATE TABLE integrations (
+        name                 TEXT    PRIMARY KEY,
+        state                TEXT    NOT NULL,
+        reason               TEXT,
+        failing_since        INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        updated_at           INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE digest_items (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        integration  TEXT    NOT NULL,
+        window_start INTEGER NOT NULL,
+        entity       TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        event_id     TEXT    NOT NULL,
+        item         TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        folded       INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX digest_items_open ON digest_items (integration, window_start) WHERE folded = 0;
+    `,
+  },
 ];

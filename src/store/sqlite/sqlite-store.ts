@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StaleBatchError } from '../../errors/index.js';
 import { decodeOptional, encodeOptional } from '../json-columns.js';
+import type { DeliveryStore } from '../delivery-store.js';
 import { recordId, type ClaimedBatch, type Store } from '../store.js';
 import type {
   AcceptOutcome,
@@ -21,6 +22,7 @@ import type {
   StoredRecord,
 } from '../types.js';
 import { MIGRATIONS } from './schema.js';
+import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -115,6 +117,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #options: Required<SqliteStoreOptions>;
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
+  #deliveries: SqliteDeliveries | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = { synchronous: 'full', ...options };
@@ -141,6 +144,7 @@ export class SqliteStore implements Store {
       }
     }).immediate();
     this.#statements = this.prepare();
+    this.#deliveries = new SqliteDeliveries(db);
   }
 
   async close(): Promise<void> {
@@ -173,9 +177,12 @@ export class SqliteStore implements Store {
         `INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertJob: db.prepare(
-        `INSERT INTO delivery_jobs (delivery_id, integration, entity, key, event_id, version, payload, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertDelivery: insertDeliveryStatement(db),
+      insertDigestItem: db.prepare(
+        'INSERT INTO digest_items (integration, window_start, entity, key, event_id, item, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      deliveriesOfEvent: db.prepare(
+        'SELECT delivery_id, integration, status, attempts, total_attempts, last_error, last_status, created_at, completed_at FROM deliveries WHERE event_id = ? ORDER BY seq',
       ),
       markProcessed: db.prepare(`UPDATE inbox SET status = 'processed', processed_at = ?, result = ? WHERE seq = ? AND status = 'queued'`),
       markParked: db.prepare(`UPDATE inbox SET status = 'parked', error = ? WHERE event_id = ? AND status = 'queued'`),
@@ -188,6 +195,25 @@ export class SqliteStore implements Store {
       changesOfEvent: db.prepare('SELECT version, rule, changed_parts, diffs, at FROM changes WHERE event_id = ? ORDER BY id'),
     };
   }
+
+  private get out(): DeliveryStore {
+    if (!this.#deliveries) throw new Error('SqliteStore used before init()');
+    return this.#deliveries;
+  }
+
+  // The outbound half lives in sqlite-deliveries.ts, on the same connection.
+  registerIntegrations: DeliveryStore['registerIntegrations'] = (...a) => this.out.registerIntegrations(...a);
+  listIntegrations: DeliveryStore['listIntegrations'] = (...a) => this.out.listIntegrations(...a);
+  setIntegrationState: DeliveryStore['setIntegrationState'] = (...a) => this.out.setIntegrationState(...a);
+  claimDeliveries: DeliveryStore['claimDeliveries'] = (...a) => this.out.claimDeliveries(...a);
+  settleAttempt: DeliveryStore['settleAttempt'] = (...a) => this.out.settleAttempt(...a);
+  listDeliveries: DeliveryStore['listDeliveries'] = (...a) => this.out.listDeliveries(...a);
+  getDelivery: DeliveryStore['getDelivery'] = (...a) => this.out.getDelivery(...a);
+  retryDelivery: DeliveryStore['retryDelivery'] = (...a) => this.out.retryDelivery(...a);
+  countReplayable: DeliveryStore['countReplayable'] = (...a) => this.out.countReplayable(...a);
+  replayDeliveries: DeliveryStore['replayDeliveries'] = (...a) => this.out.replayDeliveries(...a);
+  takeDigestWindow: DeliveryStore['takeDigestWindow'] = (...a) => this.out.takeDigestWindow(...a);
+  commitDigest: DeliveryStore['commitDigest'] = (...a) => this.out.commitDigest(...a);
 
   private get sql() {
     if (!this.#statements) throw new Error('SqliteStore used before init()');
@@ -236,8 +262,9 @@ export class SqliteStore implements Store {
       for (const c of batch.changes) {
         sql.insertChange.run(c.entity, c.key, c.version, c.eventId, c.flowId, c.rule, JSON.stringify(c.changedParts), JSON.stringify(c.diffs), JSON.stringify(c.record), c.at);
       }
-      for (const j of batch.jobs) {
-        sql.insertJob.run(j.deliveryId, j.integration, j.entity, j.key, j.eventId, j.version, JSON.stringify(j.payload), j.createdAt);
+      for (const d of batch.deliveries) sql.insertDelivery(d);
+      for (const i of batch.digestItems) {
+        sql.insertDigestItem.run(i.integration, i.windowStart, i.entity, i.key, i.eventId, JSON.stringify(i.item), i.createdAt);
       }
       for (const p of batch.processed) {
         if (sql.markProcessed.run(p.at, JSON.stringify(p.result), p.seq).changes !== 1) {
@@ -285,6 +312,17 @@ export class SqliteStore implements Store {
       result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
       error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
       changes,
+      deliveries: (this.sql.deliveriesOfEvent.all(eventId) as Array<Record<string, unknown>>).map((d) => ({
+        deliveryId: d.delivery_id as string,
+        integration: d.integration as string,
+        status: d.status as EventTrace['deliveries'][number]['status'],
+        attempts: d.attempts as number,
+        totalAttempts: d.total_attempts as number,
+        lastError: d.last_error as string | null,
+        lastStatus: d.last_status as number | null,
+        createdAt: d.created_at as number,
+        completedAt: d.completed_at as number | null,
+      })),
     };
   }
 

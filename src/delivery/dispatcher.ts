@@ -1,0 +1,287 @@
+// The delivery worker: leases due deliveries of active integrations (within
+// each one's concurrency and rate limit), sends them through their sink,
+// classifies the answer, and settles the attempt: success, retry at the next
+// scheduled time, failure, dead letter, or integration disabled. Closes
+// digest windows into one delivery each.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Store } from '../store/store.js';
+import type { AttemptOutcome, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
+import { maskText } from './auth/index.js';
+import type { Integration } from './integration.js';
+import { isSkip } from './integration.js';
+import { classify } from './outcome.js';
+import { retryPolicy, type RetryPolicy } from './retry-policy.js';
+
+export interface Alert {
+  kind: 'integration.disabled';
+  integration: string;
+  reason: string;
+  at: Date;
+}
+
+export interface DispatcherOptions {
+  /** How often an idle dispatcher looks for due deliveries. @defaultValue 200 */
+  pollMs?: number;
+  /** How long a claimed delivery is ours before another worker may take it. @defaultValue 60000 */
+  leaseMs?: number;
+  /** @defaultValue a random id per process */
+  owner?: string;
+  clock?: () => number;
+  /** Raised once per transition (e.g. an integration was disabled). */
+  onAlert?: (alert: Alert) => void;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export class Dispatcher {
+  readonly #store: Store;
+  readonly #log: Logger;
+  readonly #integrations: Map<string, Integration>;
+  readonly #policies = new Map<string, RetryPolicy>();
+  readonly #inflight = new Map<string, number>();
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  constructor(store: Store, integrations: readonly Integration[], log: Logger, options: DispatcherOptions = {}) {
+    this.#store = store;
+    this.#log = log;
+    this.#integrations = new Map(integrations.filter((i) => i.disabled === false).map((i) => [i.name, i]));
+    for (const i of this.#integrations.values()) this.#policies.set(i.name, retryPolicy(i.retry));
+    this.#options = { pollMs: 200, leaseMs: 60_000, owner: `dispatcher-${randomUUID()}`, clock: Date.now, ...options };
+  }
+
+  get integrations(): ReadonlyMap<string, Integration> {
+    return this.#integrations;
+  }
+
+  start(): void {
+    if (this.#running || this.#integrations.size === 0) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming and waits for the attempts in flight to settle. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let started = 0;
+      try {
+        await this.closeDigests();
+        started = await this.tick();
+      } catch (error) {
+        this.#log.error({ err: error }, 'delivery tick failed; retrying');
+      }
+      if (started === 0 && this.#running) await this.#sleep(this.#options.pollMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(), ms);
+      const finish = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        this.#woken = false;
+        resolve();
+      };
+      this.#wake = finish;
+    });
+  }
+
+  #tokens(integration: Integration, now: number): number {
+    const limit = integration.rateLimit;
+    if (!limit) return Number.POSITIVE_INFINITY;
+    const bucket = this.#buckets.get(integration.name) ?? { tokens: limit.max, at: now };
+    bucket.tokens = Math.min(limit.max, bucket.tokens + ((now - bucket.at) * limit.max) / limit.perMs);
+    bucket.at = now;
+    this.#buckets.set(integration.name, bucket);
+    return Math.floor(bucket.tokens);
+  }
+
+  /** Claims and starts what is due now. Returns how many deliveries it started. */
+  async tick(): Promise<number> {
+    const now = this.#options.clock();
+    const requests = [...this.#integrations.values()].map((i) => ({
+      integration: i.name,
+      ordered: i.ordered,
+      limit: Math.max(0, Math.min(i.concurrency - (this.#inflight.get(i.name) ?? 0), this.#tokens(i, now))),
+    }));
+    if (requests.every((r) => r.limit === 0)) return 0;
+    const claimed = await this.#store.claimDeliveries(requests, { now, leaseMs: this.#options.leaseMs, owner: this.#options.owner });
+    for (const delivery of claimed) {
+      const integration = this.#integrations.get(delivery.integration) as Integration;
+      const bucket = this.#buckets.get(integration.name);
+      if (bucket) bucket.tokens -= 1;
+      this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 0) + 1);
+      const task = this.#deliver(integration, delivery)
+        .catch((error: unknown) => this.#log.error({ err: error, deliveryId: delivery.deliveryId }, 'delivery attempt crashed; its lease will expire and it will be retried'))
+        .finally(() => {
+          this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
+          this.#tasks.delete(task);
+          this.wake();
+        });
+      this.#tasks.add(task);
+    }
+    return claimed.length;
+  }
+
+  async #deliver(integration: Integration, delivery: Delivery): Promise<void> {
+    const clock = this.#options.clock;
+    const attemptNo = delivery.totalAttempts + 1;
+    const startedAt = clock();
+    const response = await integration.sink.send(delivery.request ?? { body: null }, {
+      deliveryId: delivery.deliveryId,
+      attempt: attemptNo,
+      integration: integration.name,
+      entity: delivery.entity,
+      key: delivery.key,
+      eventId: delivery.eventId,
+      timeoutMs: integration.timeoutMs,
+    });
+    const now = clock();
+    const verdict = classify(response, now);
+    const secrets = integration.sink.secrets();
+
+    let status: DeliveryStatus;
+    let outcome: AttemptOutcome;
+    let nextAttemptAt: number | null = null;
+    if (verdict.kind === 'success') {
+      status = 'succeeded';
+      outcome = 'succeeded';
+    } else if (verdict.kind === 'fail') {
+      status = 'failed';
+      outcome = 'failed';
+    } else if (verdict.kind === 'disable') {
+      // The delivery waits, unharmed, for the integration to be resumed.
+      status = 'pending';
+      outcome = 'disabled';
+      nextAttemptAt = now;
+    } else {
+      const delay = (this.#policies.get(integration.name) as RetryPolicy).nextDelay(delivery.attempts + 1, {
+        ageMs: now - delivery.cycleStartedAt,
+        ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }),
+      });
+      if (delay === undefined) {
+        status = 'dead';
+        outcome = 'dead';
+      } else {
+        status = 'pending';
+        outcome = 'retry';
+        nextAttemptAt = now + delay;
+      }
+    }
+    const error = verdict.kind === 'success' ? null : maskText(verdict.reason, secrets);
+    const streak = await this.#store.settleAttempt(
+      {
+        owner: this.#options.owner,
+        status,
+        nextAttemptAt,
+        integrationSucceeded: verdict.kind === 'success',
+        attempt: {
+          deliveryId: delivery.deliveryId,
+          attempt: attemptNo,
+          trigger: delivery.trigger,
+          startedAt,
+          durationMs: now - startedAt,
+          method: response.method,
+          url: response.url,
+          requestHeaders: response.requestHeaders,
+          status: response.status ?? null,
+          response: response.body ?? null,
+          error,
+          outcome,
+          nextAttemptAt,
+        },
+      },
+      now,
+    );
+    const context = { deliveryId: delivery.deliveryId, integration: integration.name, eventId: delivery.eventId, key: delivery.key, attempt: attemptNo, outcome };
+    if (!streak) {
+      this.#log.warn(context, 'delivery lease was lost before the attempt settled; another worker owns it now');
+      return;
+    }
+    this.#log.debug({ ...context, status: response.status, error }, 'delivery attempt');
+    const settled: Delivery = { ...delivery, status, attempts: delivery.attempts + 1, totalAttempts: attemptNo, nextAttemptAt, lastError: error, lastStatus: response.status ?? null, updatedAt: now };
+
+    if (verdict.kind === 'disable') {
+      await this.#disable(integration, verdict.reason);
+    } else if (verdict.kind !== 'success' && integration.autoDisable && streak.failingSince !== null) {
+      const { afterMs, minFailures } = integration.autoDisable;
+      if (streak.consecutiveFailures >= minFailures && now - streak.failingSince >= afterMs) {
+        await this.#disable(integration, `failing without a success since ${new Date(streak.failingSince).toISOString()} (${streak.consecutiveFailures} attempts in a row)`);
+      }
+    }
+    try {
+      if (status === 'succeeded') await integration.onSuccess?.(settled);
+      if (status === 'failed' || status === 'dead') {
+        this.#log.warn({ ...context, error }, status === 'dead' ? 'delivery out of retries: dead letter' : 'delivery failed');
+        await integration.onFailure?.(settled, error ?? 'failed');
+      }
+    } catch (callbackError) {
+      this.#log.error({ ...context, err: callbackError }, 'integration callback threw');
+    }
+  }
+
+  async #disable(integration: Integration, reason: string): Promise<void> {
+    const now = this.#options.clock();
+    const previous = await this.#store.setIntegrationState(integration.name, 'disabled', reason, now);
+    if (previous === 'disabled') return;
+    this.#log.error({ integration: integration.name, reason }, `integration ${integration.name} disabled: ${reason}`);
+    this.#options.onAlert?.({ kind: 'integration.disabled', integration: integration.name, reason, at: new Date(now) });
+  }
+
+  /** Folds every closed digest window into its one delivery. */
+  async closeDigests(): Promise<void> {
+    const now = this.#options.clock();
+    for (const integration of this.#integrations.values()) {
+      const digest = integration.digest;
+      if (!digest) continue;
+      for (let window: DigestWindow | undefined; (window = await this.#store.takeDigestWindow(integration.name, digest.windowMs, now)); ) {
+        const start = new Date(window.windowStart);
+        const end = new Date(window.windowStart + digest.windowMs);
+        const base = {
+          deliveryId: `digest_${integration.name}_${window.windowStart}`,
+          integration: integration.name,
+          kind: 'digest' as const,
+          entity: window.items[0]?.entity ?? '',
+          key: '*',
+          eventId: `window:${start.toISOString()}`,
+          version: null,
+          createdAt: now,
+        };
+        let delivery: NewDelivery;
+        try {
+          const folded = digest.fold(window.items.map((i) => i.item), { start, end });
+          delivery = isSkip(folded) ? { ...base, request: undefined, status: 'ignored', reason: folded.skip } : { ...base, request: folded, status: 'pending' };
+        } catch (error) {
+          delivery = { ...base, request: undefined, status: 'failed', reason: `digest fold threw: ${error instanceof Error ? error.message : String(error)}` };
+        }
+        await this.#store.commitDigest(window, delivery);
+      }
+    }
+  }
+}

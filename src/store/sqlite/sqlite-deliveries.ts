@@ -1,0 +1,273 @@
+// The outbound half of the SQLite store (the DeliveryStore port), sharing the
+// hub's one connection. Leases make a killed worker's deliveries due again.
+import type Database from 'better-sqlite3';
+import type { DeliveryStore } from '../delivery-store.js';
+import type {
+  AttemptSettlement,
+  ClaimRequest,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  DeliveryStatus,
+  DigestWindow,
+  IntegrationRow,
+  IntegrationState,
+  NewDelivery,
+} from '../delivery-types.js';
+import { DELIVERY_STATUSES } from '../delivery-types.js';
+
+interface DeliveryRowDb {
+  seq: number;
+  delivery_id: string;
+  integration: string;
+  kind: Delivery['kind'];
+  entity: string;
+  key: string;
+  event_id: string;
+  version: number | null;
+  request: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  total_attempts: number;
+  cycle_started_at: number;
+  next_attempt_at: number | null;
+  trigger: Delivery['trigger'];
+  last_error: string | null;
+  last_status: number | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+}
+
+export const toDelivery = (r: DeliveryRowDb): Delivery => ({
+  seq: r.seq,
+  deliveryId: r.delivery_id,
+  integration: r.integration,
+  kind: r.kind,
+  entity: r.entity,
+  key: r.key,
+  eventId: r.event_id,
+  version: r.version,
+  request: r.request === null ? undefined : (JSON.parse(r.request) as Delivery['request']),
+  status: r.status,
+  attempts: r.attempts,
+  totalAttempts: r.total_attempts,
+  cycleStartedAt: r.cycle_started_at,
+  nextAttemptAt: r.next_attempt_at,
+  trigger: r.trigger,
+  lastError: r.last_error,
+  lastStatus: r.last_status,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  completedAt: r.completed_at,
+});
+
+const REPLAYABLE = `status IN ('succeeded', 'failed', 'dead') AND request IS NOT NULL`;
+const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
+
+export function insertDeliveryStatement(db: Database.Database) {
+  const insert = db.prepare(
+    `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
+     VALUES (@deliveryId, @integration, @kind, @entity, @key, @eventId, @version, @request, @status, @createdAt, @next, @reason, @createdAt, @createdAt, @completed)
+     ON CONFLICT (delivery_id) DO NOTHING`,
+  );
+  return (d: NewDelivery) =>
+    insert.run({
+      ...d,
+      request: d.request === undefined ? null : JSON.stringify(d.request),
+      next: d.status === 'pending' ? d.createdAt : null,
+      reason: d.reason ?? null,
+      completed: d.status === 'pending' ? null : d.createdAt,
+    });
+}
+
+export class SqliteDeliveries implements DeliveryStore {
+  readonly #db: Database.Database;
+  readonly #insert: (d: NewDelivery) => Database.RunResult;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#insert = insertDeliveryStatement(db);
+  }
+
+  async registerIntegrations(names: readonly string[], now: number): Promise<void> {
+    const insert = this.#db.prepare(`INSERT INTO integrations (name, state, updated_at) VALUES (?, 'active', ?) ON CONFLICT (name) DO NOTHING`);
+    this.#db.transaction(() => names.forEach((n) => insert.run(n, now))).immediate();
+  }
+
+  async listIntegrations(): Promise<IntegrationRow[]> {
+    const rows = this.#db.prepare('SELECT * FROM integrations ORDER BY name').all() as Array<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>;
+    const counts = this.#db.prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
+    return rows.map((r) => {
+      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+      for (const c of counts) if (c.integration === r.name) byStatus[c.status] = c.n;
+      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
+    });
+  }
+
+  async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
+    return this.#db.transaction(() => {
+      const row = this.#db.prepare('SELECT state FROM integrations WHERE name = ?').get(name) as { state: IntegrationState } | undefined;
+      if (!row) return undefined;
+      // Coming back to active forgives the failure streak that disabled it.
+      this.#db
+        .prepare(`UPDATE integrations SET state = ?, reason = ?, updated_at = ?, failing_since = CASE WHEN ? = 'active' THEN NULL ELSE failing_since END, consecutive_failures = CASE WHEN ? = 'active' THEN 0 ELSE consecutive_failures END WHERE name = ?`)
+        .run(state, reason, now, state, state, name);
+      return row.state;
+    }).immediate();
+  }
+
+  async claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]> {
+    const { now, leaseMs, owner } = options;
+    const lease = this.#db.prepare('UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?');
+    return this.#db.transaction(() => {
+      const claimed: Delivery[] = [];
+      for (const request of requests) {
+        if (request.limit <= 0) continue;
+        const ordered = request.ordered
+          ? `AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.status = 'pending' AND e.integration = d.integration AND e.key = d.key AND e.seq < d.seq)`
+          : '';
+        const rows = this.#db
+          .prepare(
+            `SELECT d.* FROM deliveries d
+             WHERE d.status = 'pending' AND d.integration = ? AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+               AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
+               ${ordered}
+             ORDER BY d.next_attempt_at, d.seq LIMIT ?`,
+          )
+          .all(request.integration, now, now, request.limit) as DeliveryRowDb[];
+        for (const row of rows) {
+          lease.run(now + leaseMs, owner, row.seq);
+          claimed.push(toDelivery(row));
+        }
+      }
+      return claimed;
+    }).immediate();
+  }
+
+  async settleAttempt(s: AttemptSettlement, now: number): Promise<{ failingSince: number | null; consecutiveFailures: number } | undefined> {
+    const db = this.#db;
+    return db.transaction(() => {
+      const row = db.prepare('SELECT integration, status, lease_owner FROM deliveries WHERE delivery_id = ?').get(s.attempt.deliveryId) as { integration: string; status: string; lease_owner: string | null } | undefined;
+      if (!row || row.status !== 'pending' || row.lease_owner !== s.owner) return undefined;
+      const a = s.attempt;
+      db.prepare(
+        `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
+      db.prepare(
+        `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
+           lease_until = NULL, lease_owner = NULL, last_error = ?, last_status = ?, updated_at = ?, completed_at = ? WHERE delivery_id = ?`,
+      ).run(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId);
+      if (s.integrationSucceeded) {
+        db.prepare('UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ?').run(row.integration);
+      } else {
+        db.prepare('UPDATE integrations SET failing_since = coalesce(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE name = ?').run(a.startedAt, row.integration);
+      }
+      const streak = db.prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?').get(row.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
+      return { failingSince: streak?.failing_since ?? null, consecutiveFailures: streak?.consecutive_failures ?? 0 };
+    }).immediate();
+  }
+
+  async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      where.push(sql);
+      args.push(value);
+    };
+    if (filter.integration !== undefined) add('integration = ?', filter.integration);
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    if (filter.key !== undefined) add('key = ?', filter.key);
+    if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
+    if (filter.before !== undefined) add('seq < ?', filter.before);
+    const rows = this.#db
+      .prepare(`SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
+      .all(...args, filter.limit) as DeliveryRowDb[];
+    return rows.map(toDelivery);
+  }
+
+  async getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined> {
+    const row = this.#db.prepare('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRowDb | undefined;
+    if (!row) return undefined;
+    const attempts = this.#db.prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Array<Record<string, unknown>>;
+    return {
+      ...toDelivery(row),
+      log: attempts.map((a) => ({
+        deliveryId: a.delivery_id as string,
+        attempt: a.attempt as number,
+        trigger: a.trigger as DeliveryAttempt['trigger'],
+        startedAt: a.started_at as number,
+        durationMs: a.duration_ms as number,
+        method: a.method as string,
+        url: a.url as string,
+        requestHeaders: JSON.parse(a.request_headers as string) as Record<string, string>,
+        status: a.status as number | null,
+        response: a.response as string | null,
+        error: a.error as string | null,
+        outcome: a.outcome as DeliveryAttempt['outcome'],
+        nextAttemptAt: a.next_attempt_at as number | null,
+      })),
+    };
+  }
+
+  #restartCycle(now: number) {
+    return this.#db.prepare(
+      `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = ?, next_attempt_at = ?, trigger = 'manual',
+         lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = ? WHERE seq = ? AND ${REPLAYABLE}`,
+    ).bind(now, now, now);
+  }
+
+  async retryDelivery(deliveryId: string, now: number): Promise<boolean> {
+    const row = this.#db.prepare('SELECT seq FROM deliveries WHERE delivery_id = ?').get(deliveryId) as { seq: number } | undefined;
+    return row !== undefined && this.#restartCycle(now).run(row.seq).changes === 1;
+  }
+
+  async countReplayable(integration: string, since: number, until: number): Promise<number> {
+    const row = this.#db.prepare(`SELECT count(*) AS n FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND ${REPLAYABLE}`).get(integration, since, until) as { n: number };
+    return row.n;
+  }
+
+  async replayDeliveries(integration: string, since: number, until: number, options: { afterSeq: number; limit: number; now: number }): Promise<{ replayed: number; lastSeq: number | null }> {
+    return this.#db.transaction(() => {
+      const seqs = this.#db
+        .prepare(`SELECT seq FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND seq > ? AND ${REPLAYABLE} ORDER BY seq LIMIT ?`)
+        .all(integration, since, until, options.afterSeq, options.limit) as Array<{ seq: number }>;
+      const restart = this.#restartCycle(options.now);
+      for (const { seq } of seqs) restart.run(seq);
+      return { replayed: seqs.length, lastSeq: seqs.at(-1)?.seq ?? null };
+    }).immediate();
+  }
+
+  async takeDigestWindow(integration: string, windowMs: number, now: number): Promise<DigestWindow | undefined> {
+    const first = this.#db
+      .prepare('SELECT window_start FROM digest_items WHERE integration = ? AND folded = 0 AND window_start + ? <= ? ORDER BY window_start LIMIT 1')
+      .get(integration, windowMs, now) as { window_start: number } | undefined;
+    if (!first) return undefined;
+    const rows = this.#db.prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as Array<Record<string, unknown>>;
+    return {
+      integration,
+      windowStart: first.window_start,
+      items: rows.map((r) => ({
+        id: r.id as number,
+        integration,
+        windowStart: first.window_start,
+        entity: r.entity as string,
+        key: r.key as string,
+        eventId: r.event_id as string,
+        item: JSON.parse(r.item as string),
+        createdAt: r.created_at as number,
+      })),
+    };
+  }
+
+  async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {
+    const fold = this.#db.prepare('UPDATE digest_items SET folded = 1 WHERE id = ? AND folded = 0');
+    this.#db.transaction(() => {
+      let folded = 0;
+      for (const item of window.items) folded += fold.run(item.id).changes;
+      if (folded !== window.items.length) throw new Error(`digest window ${window.integration}@${window.windowStart} was folded concurrently`);
+      if (delivery) this.#insert(delivery);
+    }).immediate();
+  }
+}
