@@ -27,6 +27,8 @@ export interface TestHub {
   /** GET with the admin token. */
   get: (path: string, token?: string) => Promise<{ status: number; body: any }>;
   post: (path: string, token?: string) => Promise<{ status: number; body: any }>;
+  /** Any admin call, with an optional JSON body. */
+  call: (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<{ status: number; body: any }>;
   close: () => Promise<void>;
 }
 
@@ -51,8 +53,10 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     processor: { idlePollMs: 20, ...options.processor },
   });
   const url = await hub.listen({ port: 0 });
-  const call = async (method: 'GET' | 'POST', path: string, token = ADMIN_TOKEN) => {
-    const response = await request(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  const call = async (method: 'GET' | 'POST', path: string, token = ADMIN_TOKEN, body?: unknown) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await request(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await response.body.text();
     return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
   };
@@ -70,6 +74,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     },
     get: (path, token) => call('GET', path, token),
     post: (path, token) => call('POST', path, token),
+    call: (method, path, body) => call(method, path, ADMIN_TOKEN, body),
     async close() {
       await hub.close();
       dir?.remove();

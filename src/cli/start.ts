@@ -36,6 +36,7 @@ export async function start(flags: StartFlags): Promise<void> {
     logger: log,
     processor: settings.processor,
     ingest: settings.ingest,
+    dispatcher: settings.delivery,
   });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   log.info({ url, store: store.driver, db: settings.db, config: configPath }, `Confluo listening on ${url}`);

@@ -43,6 +43,14 @@ export const configSchema = z.object({
       idlePollMs: z.number().int().min(1).optional(),
     })
     .optional(),
+  delivery: z
+    .object({
+      /** How long a claimed delivery belongs to this process before another may take it (a crash frees it after this). @defaultValue 60000 (`CONFLUO_DELIVERY_LEASE_MS`) */
+      leaseMs: z.number().int().min(100).optional(),
+      /** @defaultValue 200 */
+      pollMs: z.number().int().min(1).optional(),
+    })
+    .optional(),
   ingest: z
     .object({
       /** @defaultValue 10000 */
@@ -69,6 +77,7 @@ export interface Settings {
   adminToken: string | undefined;
   processor: NonNullable<ConfluoConfig['processor']>;
   ingest: NonNullable<ConfluoConfig['ingest']>;
+  delivery: NonNullable<ConfluoConfig['delivery']>;
 }
 
 export interface Flags {
@@ -99,10 +108,10 @@ export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
   return module.default as ConfluoConfig;
 }
 
-function integer(name: string, text: string | undefined): number | undefined {
+function integer(name: string, text: string | undefined, max = 65535, what = 'a port number'): number | undefined {
   if (text === undefined || text === '') return undefined;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number, got "${text}"`);
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new ConfigError(`${name} must be ${what}, got "${text}"`);
   return value;
 }
 
@@ -125,5 +134,9 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     adminToken: env.CONFLUO_ADMIN_TOKEN,
     processor: config.processor ?? {},
     ingest: config.ingest ?? {},
+    delivery: {
+      ...config.delivery,
+      ...(env.CONFLUO_DELIVERY_LEASE_MS ? { leaseMs: integer('CONFLUO_DELIVERY_LEASE_MS', env.CONFLUO_DELIVERY_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
+    },
   };
 }

@@ -211,16 +211,18 @@ export class SqliteDeliveries implements DeliveryStore {
     };
   }
 
+  /** Starts a new cycle for one delivery: pending now, attempts counted afresh, sent as `manual`. */
   #restartCycle(now: number) {
-    return this.#db.prepare(
-      `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = ?, next_attempt_at = ?, trigger = 'manual',
-         lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = ? WHERE seq = ? AND ${REPLAYABLE}`,
-    ).bind(now, now, now);
+    const statement = this.#db.prepare(
+      `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = @now, next_attempt_at = @now, trigger = 'manual',
+         lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = @now WHERE seq = @seq AND ${REPLAYABLE}`,
+    );
+    return (seq: number) => statement.run({ now, seq });
   }
 
   async retryDelivery(deliveryId: string, now: number): Promise<boolean> {
     const row = this.#db.prepare('SELECT seq FROM deliveries WHERE delivery_id = ?').get(deliveryId) as { seq: number } | undefined;
-    return row !== undefined && this.#restartCycle(now).run(row.seq).changes === 1;
+    return row !== undefined && this.#restartCycle(now)(row.seq).changes === 1;
   }
 
   async countReplayable(integration: string, since: number, until: number): Promise<number> {
@@ -234,7 +236,7 @@ export class SqliteDeliveries implements DeliveryStore {
         .prepare(`SELECT seq FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND seq > ? AND ${REPLAYABLE} ORDER BY seq LIMIT ?`)
         .all(integration, since, until, options.afterSeq, options.limit) as Array<{ seq: number }>;
       const restart = this.#restartCycle(options.now);
-      for (const { seq } of seqs) restart.run(seq);
+      for (const { seq } of seqs) restart(seq);
       return { replayed: seqs.length, lastSeq: seqs.at(-1)?.seq ?? null };
     }).immediate();
   }
