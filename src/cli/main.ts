@@ -1,6 +1,7 @@
 // The `confluo` command line.
 import { Command } from 'commander';
 import { ConfluoError } from '../errors/index.js';
+import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, setIntegration, showDelivery } from './delivery-commands.js';
 import { listParked, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
 
@@ -39,6 +40,31 @@ export function program(): Command {
 
   const events = cli.command('events').description('accepted events');
   events.command('show <id>').description("an event's status and the changes it made").option(...dbOption).action(showEvent);
+
+  const deliveries = cli.command('deliveries').description('outbound deliveries and their attempts');
+  deliveries
+    .command('list')
+    .description('newest first')
+    .option('--integration <name>')
+    .option('--status <status>', 'pending, succeeded, failed, dead or ignored')
+    .option('--key <key>', 'entity key')
+    .option('--limit <n>', 'how many', '50')
+    .option(...dbOption)
+    .action(listDeliveries);
+  deliveries.command('show <id>').description('a delivery with every attempt').option(...dbOption).action(showDelivery);
+  deliveries.command('retry <id>').description('send a failed, dead or succeeded delivery again').option(...dbOption).action(retryDelivery);
+
+  const integrations = cli.command('integrations').description('where changes go out');
+  integrations.command('list').description('state and counts by status').option(...dbOption).action(listIntegrations);
+  integrations.command('pause <name>').description('hold deliveries (nothing is lost)').option(...dbOption).action((name: string, flags) => setIntegration(name, 'pause', flags));
+  integrations.command('resume <name>').description('send held deliveries').option(...dbOption).action((name: string, flags) => setIntegration(name, 'resume', flags));
+  integrations
+    .command('replay <name>')
+    .description('send again every delivery created in a time range')
+    .requiredOption('--since <time>', 'ISO time')
+    .option('--until <time>', 'ISO time (default: now)')
+    .option(...dbOption)
+    .action(replayIntegration);
   return cli;
 }
 

@@ -11,7 +11,7 @@ export interface StoreFlags {
 
 const dbUrl = (flags: StoreFlags) => flags.db ?? process.env.CONFLUO_DB ?? 'sqlite:./.confluo/confluo.db';
 
-async function withStore<T>(flags: StoreFlags, run: (store: Store) => Promise<T>): Promise<T> {
+export async function withStore<T>(flags: StoreFlags, run: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(dbUrl(flags));
   try {
     return await run(store);

@@ -17,6 +17,8 @@ export interface HttpSinkOptions {
   auth?: AuthOptions;
   /** A Standard Webhooks secret (`whsec_…`): adds `webhook-id`, `webhook-timestamp`, `webhook-signature`. */
   signingSecret?: string;
+  /** More values never to show in a log line (e.g. the secret part of a webhook URL). */
+  secrets?: readonly string[];
   /** Bytes of response body kept for the log. @defaultValue 2048 */
   responseExcerpt?: number;
   dispatcher?: Dispatcher;
@@ -33,7 +35,9 @@ export function httpSink(options: HttpSinkOptions): Sink {
   const webhook = options.signingSecret ? new Webhook(options.signingSecret) : undefined;
   const excerpt = options.responseExcerpt ?? 2048;
   const auth = options.auth as Partial<Record<'token' | 'clientSecret' | 'password', string>> | undefined;
-  const secrets = [options.signingSecret, auth?.token, auth?.clientSecret, auth?.password].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  const secrets = [options.signingSecret, auth?.token, auth?.clientSecret, auth?.password, ...(options.secrets ?? [])].filter(
+    (s): s is string => typeof s === 'string' && s.length > 0,
+  );
 
   return {
     kind: options.kind,
@@ -50,7 +54,7 @@ export function httpSink(options: HttpSinkOptions): Sink {
           headers['webhook-timestamp'] = String(Math.floor(now.getTime() / 1000));
           headers['webhook-signature'] = webhook.sign(context.deliveryId, now, body);
         }
-        const summary = () => ({ method, url: maskUrl(url), requestHeaders: maskHeaders(headers) });
+        const summary = () => ({ method, url: maskText(maskUrl(url), secrets), requestHeaders: maskHeaders(headers) });
         try {
           Object.assign(headers, await authenticator.headers());
           const response = await httpRequest(url, {

@@ -11,7 +11,7 @@ export interface SlackSinkOptions {
 }
 
 export function slackSink(options: SlackSinkOptions): Sink {
-  const sink = httpSink({ kind: 'slack', url: options.webhookUrl, method: 'POST', dispatcher: options.dispatcher });
-  const path = new URL(options.webhookUrl).pathname;
-  return { ...sink, secrets: () => [...sink.secrets(), ...(path.length > 1 ? [path] : [])] };
+  // The last path segment of an incoming-webhook URL is its credential.
+  const token = new URL(options.webhookUrl).pathname.split('/').filter(Boolean).at(-1);
+  return httpSink({ kind: 'slack', url: options.webhookUrl, method: 'POST', dispatcher: options.dispatcher, secrets: token ? [token] : [] });
 }
