@@ -41,10 +41,18 @@ export function retryPolicy(options: RetryOptions = {}, random: () => number = M
   const maxAttempts = options.maxAttempts ?? (options.exponential ? 8 : delays.length);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number from 1, got ${maxAttempts}`);
   if (delays.length === 0 || delays.some((d) => !Number.isFinite(d) || d < 0)) throw new RangeError('delaysMs must list delays of 0 or more milliseconds');
+  const e = options.exponential;
+  if (e) {
+    if (!(Number.isFinite(e.initialMs) && e.initialMs >= 0)) throw new RangeError(`exponential.initialMs must be 0 or more milliseconds, got ${e.initialMs}`);
+    if (e.factor !== undefined && !(Number.isFinite(e.factor) && e.factor >= 1)) throw new RangeError(`exponential.factor must be 1 or more, got ${e.factor}`);
+    if (e.maxMs !== undefined && !(e.maxMs >= 0)) throw new RangeError(`exponential.maxMs must be 0 or more milliseconds, got ${e.maxMs}`);
+  }
+  for (const [name, fraction] of [['jitter', options.jitter], ['exponential.jitter', e?.jitter]] as const) {
+    if (fraction !== undefined && !(fraction >= 0 && fraction <= 1)) throw new RangeError(`${name} must be a fraction from 0 to 1, got ${fraction}`);
+  }
   const jitter = (ms: number, fraction: number) => (ms === 0 || fraction === 0 ? ms : Math.round(ms * (1 - fraction + 2 * fraction * random())));
 
   const scheduled = (attempt: number): number => {
-    const e = options.exponential;
     if (e) return jitter(Math.min(e.initialMs * (e.factor ?? 2) ** (attempt - 1), e.maxMs ?? Number.POSITIVE_INFINITY), e.jitter ?? 0.2);
     return jitter(delays[Math.min(attempt, delays.length - 1)] as number, options.jitter ?? 0);
   };

@@ -65,7 +65,9 @@ export function httpSink(options: HttpSinkOptions): Sink {
             ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
           });
           const text = await response.body.text();
-          return { ...summary(), status: response.statusCode, headers: response.headers, body: maskText(text.slice(0, excerpt), secrets) };
+          // The credential actually sent (e.g. a fetched OAuth2 token) must not come back through an echo.
+          const sent = headers.authorization?.split(' ').at(-1);
+          return { ...summary(), status: response.statusCode, headers: response.headers, body: maskText(text.slice(0, excerpt), [...secrets, sent]) };
         } catch (error) {
           const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
           return { ...summary(), error: timedOut ? new Error(`no answer within ${context.timeoutMs} ms`) : error };
