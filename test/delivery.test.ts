@@ -303,6 +303,15 @@ describe('delivery', () => {
     expect(digests.every((d) => d.kind === 'digest' && d.key === '*' && d.status === 'succeeded')).toBe(true);
   });
 
+  it('does not start a second copy of a delivery whose lease ran out while it is still being sent', async () => {
+    receiver = await startReceiver({ status: 200, delayMs: 700 });
+    await hub({ integrations: [desk(receiver.url)], dispatcher: { pollMs: 10, leaseMs: 150 } });
+    await send('1015', 'Ana');
+    await eventually(async () => (await deliveries('&status=succeeded')).length === 1, 5000, 'the slow delivery');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(receiver.received).toHaveLength(1);
+  });
+
   it('validates delivery queries and names unknown things', async () => {
     await hub({ integrations: [desk('http://127.0.0.1:9')] });
     expect((await t!.get('/api/v1/deliveries?status=lost')).status).toBe(400);

@@ -45,6 +45,8 @@ export class Dispatcher {
   readonly #inflight = new Map<string, number>();
   readonly #buckets = new Map<string, Bucket>();
   readonly #tasks = new Set<Promise<void>>();
+  /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
+  readonly #sending = new Set<string>();
   readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -57,6 +59,10 @@ export class Dispatcher {
     this.#integrations = new Map(integrations.filter((i) => i.disabled === false).map((i) => [i.name, i]));
     for (const i of this.#integrations.values()) this.#policies.set(i.name, retryPolicy(i.retry));
     this.#options = { pollMs: 200, leaseMs: 60_000, owner: `dispatcher-${randomUUID()}`, clock: Date.now, ...options };
+    const slowest = Math.max(0, ...[...this.#integrations.values()].map((i) => i.timeoutMs));
+    if (this.#integrations.size > 0 && this.#options.leaseMs <= slowest) {
+      log.warn({ leaseMs: this.#options.leaseMs, timeoutMs: slowest }, 'the delivery lease is not longer than the slowest integration timeout: another process could resend a delivery still in flight');
+    }
   }
 
   get integrations(): ReadonlyMap<string, Integration> {
@@ -133,6 +139,8 @@ export class Dispatcher {
     if (requests.every((r) => r.limit === 0)) return 0;
     const claimed = await this.#store.claimDeliveries(requests, { now, leaseMs: this.#options.leaseMs, owner: this.#options.owner });
     for (const delivery of claimed) {
+      if (this.#sending.has(delivery.deliveryId)) continue;
+      this.#sending.add(delivery.deliveryId);
       const integration = this.#integrations.get(delivery.integration) as Integration;
       const bucket = this.#buckets.get(integration.name);
       if (bucket) bucket.tokens -= 1;
@@ -140,6 +148,7 @@ export class Dispatcher {
       const task = this.#deliver(integration, delivery)
         .catch((error: unknown) => this.#log.error({ err: error, deliveryId: delivery.deliveryId }, 'delivery attempt crashed; its lease will expire and it will be retried'))
         .finally(() => {
+          this.#sending.delete(delivery.deliveryId);
           this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
           this.#tasks.delete(task);
           this.wake();
