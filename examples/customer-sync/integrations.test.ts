@@ -71,10 +71,10 @@ describe('customer-sync integrations', () => {
     expect(detail.attemptLog[0].url).toBe(`${slack.url}/services/T0001/B0001/****`);
   });
 
-  it('is off, with a clear log line, when its URL is unset', async () => {
+  it('is off, with a clear log line, when its URL is unset or empty', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
-    t = await startTestHub({ integrations: integrationsFromEnv({}), logger });
+    t = await startTestHub({ integrations: integrationsFromEnv({ SUPPORT_DESK_URL: '', SLACK_WEBHOOK_URL: '' }), logger });
     expect(lines.join('')).toContain('integration support-desk is off: SUPPORT_DESK_URL is unset');
     expect(lines.join('')).toContain('integration billing-alerts is off: SLACK_WEBHOOK_URL is unset');
     await t.send({ ...envelope('crm:contact:updated', contact('1', 'Bo')), metadata: { wait: true } });

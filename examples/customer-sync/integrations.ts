@@ -8,8 +8,9 @@ import { context, escapeMrkdwn, header, section, slackMessage } from '../../src/
 import { customer } from './flow.js';
 
 export function integrationsFromEnv(env: NodeJS.ProcessEnv = process.env): Integration[] {
-  const deskUrl = env.SUPPORT_DESK_URL?.replace(/\/+$/, '');
-  const slackUrl = env.SLACK_WEBHOOK_URL;
+  // An empty variable counts as unset.
+  const deskUrl = env.SUPPORT_DESK_URL?.replace(/\/+$/, '') || undefined;
+  const slackUrl = env.SLACK_WEBHOOK_URL || undefined;
 
   const supportDesk = defineIntegration({
     name: 'support-desk',

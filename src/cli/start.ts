@@ -37,9 +37,12 @@ export async function start(flags: StartFlags): Promise<void> {
     processor: settings.processor,
     ingest: settings.ingest,
     dispatcher: settings.delivery,
+    process: settings.roles.has('process'),
+    deliver: settings.roles.has('deliver'),
   });
   const url = await hub.listen({ port: settings.port, host: settings.host });
-  log.info({ url, store: store.driver, db: settings.db, config: configPath }, `Confluo listening on ${url}`);
+  const roles = [...settings.roles].join(',');
+  log.info({ url, store: store.driver, db: settings.db, config: configPath, roles }, `Confluo listening on ${url} (${roles})`);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -66,6 +66,8 @@ export function defineConfig(config: ConfluoConfig): ConfluoConfig {
 }
 
 export interface Settings {
+  /** What this process does: take events in (HTTP API), apply rules, send deliveries. */
+  roles: ReadonlySet<Exclude<Role, 'all'>>;
   flow: Flow;
   integrations: Integration[];
   port: number;
@@ -80,7 +82,11 @@ export interface Settings {
   delivery: NonNullable<ConfluoConfig['delivery']>;
 }
 
+export const ROLES = ['all', 'ingest', 'process', 'deliver'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Flags {
+  role?: string;
   port?: string;
   host?: string;
   db?: string;
@@ -115,6 +121,13 @@ function integer(name: string, text: string | undefined, max = 65535, what = 'a 
   return value;
 }
 
+export function parseRoles(text: string): Settings['roles'] {
+  const names = text.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = names.filter((r) => !(ROLES as readonly string[]).includes(r));
+  if (names.length === 0 || unknown.length > 0) throw new ConfigError(`--role takes ${ROLES.join(', ')} (comma-separated), got "${text}"`);
+  return new Set(names.includes('all') ? (['ingest', 'process', 'deliver'] as const) : (names as Array<Exclude<Role, 'all'>>));
+}
+
 export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, flags: Flags = {}): Settings {
   const db = flags.db ?? env.CONFLUO_DB ?? config.db ?? 'sqlite:./.confluo/confluo.db';
   const sqliteFile = sqlitePath(db);
@@ -123,6 +136,7 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
   const level = configSchema.shape.logLevel.safeParse(logLevel);
   if (!level.success || level.data === undefined) throw new ConfigError(`CONFLUO_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   return {
+    roles: parseRoles(flags.role ?? env.CONFLUO_ROLE ?? 'all'),
     flow: config.flow,
     integrations: config.integrations ?? [],
     port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? 8080,

@@ -1,0 +1,71 @@
+// Runs a server under test in its own process, so the load generator in this
+// process does not share its event loop: the hub (the confluo CLI) or a
+// baseline script. Resolves once the child prints the URL it listens on.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Child {
+  process: ChildProcess;
+  url: string;
+  /** Peak and current resident set size of the child, in MiB (from /proc). */
+  memory(): { rssMiB: number; peakMiB: number };
+  stop(): Promise<void>;
+}
+
+export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker = /"url":"(http:\/\/[^"]+)"|LISTENING (http:\/\/\S+)/): Promise<Child> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CONFLUO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child did not start: ${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const match = marker.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stdout?.resume();
+      child.stderr?.resume();
+      resolve({
+        process: child,
+        url: (match[1] ?? match[2]) as string,
+        memory() {
+          const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+          const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+          return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
+        },
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+          }),
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk));
+    child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${output}`)));
+  });
+}
+
+export interface HubChildOptions {
+  dbPath: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export const API_KEY = 'bench-api-key-0123456789';
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+
+/** The customer-sync example as `npm start` runs it, on a given database file. */
+export function startHub(options: HubChildOptions): Promise<Child> {
+  return startChild(['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
+    CONFLUO_API_KEYS: API_KEY,
+    CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN,
+    CONFLUO_LOG_LEVEL: 'info',
+    SLACK_WEBHOOK_URL: '',
+    ...options.env,
+  });
+}

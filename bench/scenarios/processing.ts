@@ -1,0 +1,95 @@
+// 2. Processing: events/s through rule → record → audit → change → delivery
+// rows from a pre-filled inbox, against the storage limit: raw inserts of the
+// same rows into the same schema with prepared statements in batched
+// transactions (no validation, no rules, no diffs).
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pino from 'pino';
+import { flow } from '../../examples/customer-sync/flow.js';
+import { integrationsFromEnv } from '../../examples/customer-sync/integrations.js';
+import { createOutbox } from '../../src/delivery/outbox.js';
+import { Processor } from '../../src/engine/processor.js';
+import { SqliteStore } from '../../src/store/sqlite/index.js';
+import { contactEnvelope } from '../lib/events.js';
+import type { BenchContext, Row } from '../lib/report.js';
+
+const BATCH = 500;
+
+async function filledStore(path: string, events: number, keys: number) {
+  const store = new SqliteStore({ path });
+  await store.init();
+  for (let i = 0; i < events; i += 5000) {
+    const chunk = Array.from({ length: Math.min(5000, events - i) }, (_, j) => {
+      const e = contactEnvelope(String((i + j) % keys));
+      return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % keys}`, envelope: e, acceptedAt: Date.now() };
+    });
+    await store.accept(chunk);
+  }
+  return store;
+}
+
+export async function processing(ctx: BenchContext): Promise<Row[]> {
+  const events = ctx.quick ? 20_000 : 200_000;
+  const keys = 10_000;
+
+  // Confluo: the real processor, with the example's support-desk integration writing one delivery per change.
+  const store = await filledStore(join(ctx.dir, 'processing.db'), events, keys);
+  const integrations = integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9', SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
+  const processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: BATCH, outbox: createOutbox(integrations) });
+  const started = performance.now();
+  let done = 0;
+  while (done < events) {
+    const n = await processor.runOnce();
+    if (n === 0) break;
+    done += n;
+  }
+  const confluoRate = done / ((performance.now() - started) / 1000);
+  await store.close();
+
+  // The storage limit: the same rows written straight into the same schema.
+  const baseStore = await filledStore(join(ctx.dir, 'raw.db'), events, keys);
+  await baseStore.close();
+  const db = new Database(join(ctx.dir, 'raw.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const queued = db.prepare(`SELECT seq, event_id, key FROM inbox WHERE status = 'queued' ORDER BY seq LIMIT ?`);
+  const upsert = db.prepare(
+    `INSERT INTO records (entity, key, version, parts, created_at, updated_at) VALUES ('customer', ?, 1, ?, ?, ?)
+     ON CONFLICT (entity, key) DO UPDATE SET version = version + 1, parts = excluded.parts, updated_at = excluded.updated_at`,
+  );
+  const audit = db.prepare(`INSERT INTO audit (entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at) VALUES ('customer', ?, 1, 'contact', ?, NULL, ?, 'r', ?, 'f', ?)`);
+  const change = db.prepare(`INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at) VALUES ('customer', ?, ?, ?, 'f', 'r', '["contact"]', ?, ?, ?)`);
+  const delivery = db.prepare(
+    `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, created_at, updated_at) VALUES (?, 'support-desk', 'change', 'customer', ?, ?, 1, ?, 'pending', ?, ?, ?, ?)`,
+  );
+  const mark = db.prepare(`UPDATE inbox SET status = 'processed', processed_at = ?, result = '{}' WHERE seq = ?`);
+  const versions = new Map<string, number>();
+  const rawStarted = performance.now();
+  let rawDone = 0;
+  const writeBatch = db.transaction((rows: Array<{ seq: number; event_id: string; key: string }>) => {
+    const now = Date.now();
+    for (const row of rows) {
+      const version = (versions.get(row.key) ?? 0) + 1;
+      versions.set(row.key, version);
+      const parts = `{"contact":{"name":"n${row.seq}","email":"c@example.com"}}`;
+      upsert.run(row.key, parts, now, now);
+      audit.run(row.key, 'name', `"n${row.seq}"`, row.event_id, now);
+      audit.run(row.key, 'email', '"c@example.com"', row.event_id, now);
+      change.run(row.key, version, row.event_id, '[{"part":"contact","field":"name","newValue":"x"}]', parts, now);
+      delivery.run(`d-${row.seq}`, row.key, row.event_id, '{"body":{"key":"x"}}', now, now, now, now);
+      mark.run(now, row.seq);
+    }
+  });
+  for (;;) {
+    const rows = queued.all(BATCH) as Array<{ seq: number; event_id: string; key: string }>;
+    if (rows.length === 0) break;
+    writeBatch.immediate(rows);
+    rawDone += rows.length;
+  }
+  const rawRate = rawDone / ((performance.now() - rawStarted) / 1000);
+  db.close();
+
+  return [
+    { scenario: 'processing', metric: `events/s, ${events.toLocaleString('en-US')} events over ${keys.toLocaleString('en-US')} keys`, value: confluoRate, baseline: rawRate, baselineName: 'raw prepared inserts of the same rows', target: { value: 20_000, ratio: 0.25 } },
+  ];
+}
