@@ -9,8 +9,9 @@ import { machine, save, table, type BenchContext, type Row } from './lib/report.
 import { ingest } from './scenarios/ingest.js';
 import { processing } from './scenarios/processing.js';
 import { delivery } from './scenarios/delivery.js';
+import { endToEnd } from './scenarios/end-to-end.js';
 
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery };
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd };
 
 async function main() {
   const args = process.argv.slice(2);

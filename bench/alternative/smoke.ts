@@ -122,11 +122,18 @@ async function main() {
     let keysOutOfOrder = 0;
     let inversions = 0;
     let example = '';
+    const late = new Map<number, number>(); // version that arrived after a later one → how many keys
     for (let k = 0; k < KEYS; k++) {
       const versions = byKey.get(keyOf(k)) ?? [];
       if ([...versions].sort((a, b) => a - b).join() !== expected.join()) problems.push(`${keyOf(k)} got versions ${versions.join(',')}`);
       let keyInversions = 0;
-      for (let i = 1; i < versions.length; i++) if ((versions[i] ?? 0) < (versions[i - 1] ?? 0)) keyInversions++;
+      for (let i = 1; i < versions.length; i++) {
+        const version = versions[i] ?? 0;
+        if (version < (versions[i - 1] ?? 0)) {
+          keyInversions++;
+          late.set(version, (late.get(version) ?? 0) + 1);
+        }
+      }
       if (keyInversions > 0) {
         keysOutOfOrder++;
         inversions += keyInversions;
@@ -157,7 +164,7 @@ async function main() {
       [
         `accepted     ${TOTAL} events in ${acceptedMs.toFixed(0)} ms: ${rate(TOTAL, acceptedMs)}`,
         `delivered    ${receiver.received.length} in ${deliveredMs.toFixed(0)} ms from the first send: ${rate(TOTAL, deliveredMs)} end to end`,
-        `order        ${keysOutOfOrder === 0 ? 'every key arrived 1..40 in order' : `${keysOutOfOrder} of ${KEYS} keys out of order at the receiver (${inversions} inversions), e.g. ${example}`}`,
+        `order        ${keysOutOfOrder === 0 ? 'every key arrived 1..40 in order' : `${keysOutOfOrder} of ${KEYS} keys out of order at the receiver (${inversions} inversions; late versions ${[...late].sort(([a], [b]) => a - b).map(([v, n]) => `v${v}×${n}`).join(' ')}), e.g. ${example}`}`,
         `resent id    answered ${again.name} ${String(again.payload.status)}, no extra delivery: ${receiver.received.length === TOTAL}`,
         '',
       ].join('\n'),

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import type { AttemptOutcome, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
+import type { AttemptOutcome, AttemptSettlement, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
 import { maskText } from './auth/index.js';
 import type { Integration } from './integration.js';
 import { isSkip } from './integration.js';
@@ -45,6 +45,7 @@ export class Dispatcher {
   readonly #inflight = new Map<string, number>();
   readonly #buckets = new Map<string, Bucket>();
   readonly #tasks = new Set<Promise<void>>();
+  #settling: Array<{ settlement: AttemptSettlement; resolve: (streak: { failingSince: number | null; consecutiveFailures: number } | undefined) => void; reject: (error: unknown) => void }> = [];
   /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
   readonly #sending = new Set<string>();
   readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
@@ -204,7 +205,7 @@ export class Dispatcher {
       }
     }
     const error = verdict.kind === 'success' ? null : maskText(verdict.reason, secrets);
-    const streak = await this.#store.settleAttempt(
+    const streak = await this.#settle(
       {
         owner: this.#options.owner,
         status,
@@ -253,6 +254,24 @@ export class Dispatcher {
     } catch (callbackError) {
       this.#log.error({ ...context, err: callbackError }, 'integration callback threw');
     }
+  }
+
+  /** Group commit: the attempts that finish in the same tick settle in one transaction. */
+  #settle(settlement: AttemptSettlement, now: number): Promise<{ failingSince: number | null; consecutiveFailures: number } | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#settling.push({ settlement, resolve, reject });
+      if (this.#settling.length > 1) return;
+      setImmediate(() => {
+        const batch = this.#settling.splice(0);
+        this.#store.settleAttempts(
+          batch.map((b) => b.settlement),
+          now,
+        ).then(
+          (streaks) => batch.forEach((b, i) => b.resolve(streaks[i])),
+          (error: unknown) => batch.forEach((b) => b.reject(error)),
+        );
+      });
+    });
   }
 
   async #disable(integration: Integration, reason: string): Promise<void> {

@@ -26,10 +26,11 @@ export interface DeliveryStore {
    */
   claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]>;
   /**
-   * Writes the attempt and the delivery's new status in one transaction, if `owner` still holds
-   * the lease. Returns the integration's failure streak after it, or undefined if the lease was lost.
+   * Writes each attempt and its delivery's new status, all in one transaction, where `owner`
+   * still holds the lease. Returns, per settlement, the integration's failure streak after it,
+   * or undefined when the lease was lost (nothing written for that one).
    */
-  settleAttempt(settlement: AttemptSettlement, now: number): Promise<{ failingSince: number | null; consecutiveFailures: number } | undefined>;
+  settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>>;
 
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined>;

@@ -145,28 +145,33 @@ export class SqliteDeliveries implements DeliveryStore {
     }).immediate();
   }
 
-  async settleAttempt(s: AttemptSettlement, now: number): Promise<{ failingSince: number | null; consecutiveFailures: number } | undefined> {
+  async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
     const db = this.#db;
-    return db.transaction(() => {
-      const row = db.prepare('SELECT integration, status, lease_owner FROM deliveries WHERE delivery_id = ?').get(s.attempt.deliveryId) as { integration: string; status: string; lease_owner: string | null } | undefined;
-      if (!row || row.status !== 'pending' || row.lease_owner !== s.owner) return undefined;
-      const a = s.attempt;
-      db.prepare(
-        `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
-      db.prepare(
-        `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
-           lease_until = NULL, lease_owner = NULL, last_error = ?, last_status = ?, updated_at = ?, completed_at = ? WHERE delivery_id = ?`,
-      ).run(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId);
-      if (s.integrationSucceeded) {
-        db.prepare('UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ?').run(row.integration);
-      } else {
-        db.prepare('UPDATE integrations SET failing_since = coalesce(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE name = ?').run(a.startedAt, row.integration);
-      }
-      const streak = db.prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?').get(row.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
-      return { failingSince: streak?.failing_since ?? null, consecutiveFailures: streak?.consecutive_failures ?? 0 };
-    }).immediate();
+    const owned = db.prepare('SELECT integration, status, lease_owner FROM deliveries WHERE delivery_id = ?');
+    const insertAttempt = db.prepare(
+      `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const update = db.prepare(
+      `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
+         lease_until = NULL, lease_owner = NULL, last_error = ?, last_status = ?, updated_at = ?, completed_at = ? WHERE delivery_id = ?`,
+    );
+    const succeeded = db.prepare('UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ?');
+    const failed = db.prepare('UPDATE integrations SET failing_since = coalesce(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE name = ?');
+    const streak = db.prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?');
+    return db.transaction(() =>
+      settlements.map((s) => {
+        const a = s.attempt;
+        const row = owned.get(a.deliveryId) as { integration: string; status: string; lease_owner: string | null } | undefined;
+        if (!row || row.status !== 'pending' || row.lease_owner !== s.owner) return undefined;
+        insertAttempt.run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
+        update.run(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId);
+        if (s.integrationSucceeded) succeeded.run(row.integration);
+        else failed.run(a.startedAt, row.integration);
+        const after = streak.get(row.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
+        return { failingSince: after?.failing_since ?? null, consecutiveFailures: after?.consecutive_failures ?? 0 };
+      }),
+    ).immediate();
   }
 
   async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {

@@ -206,7 +206,7 @@ export class SqliteStore implements Store {
   listIntegrations: DeliveryStore['listIntegrations'] = (...a) => this.out.listIntegrations(...a);
   setIntegrationState: DeliveryStore['setIntegrationState'] = (...a) => this.out.setIntegrationState(...a);
   claimDeliveries: DeliveryStore['claimDeliveries'] = (...a) => this.out.claimDeliveries(...a);
-  settleAttempt: DeliveryStore['settleAttempt'] = (...a) => this.out.settleAttempt(...a);
+  settleAttempts: DeliveryStore['settleAttempts'] = (...a) => this.out.settleAttempts(...a);
   listDeliveries: DeliveryStore['listDeliveries'] = (...a) => this.out.listDeliveries(...a);
   getDelivery: DeliveryStore['getDelivery'] = (...a) => this.out.getDelivery(...a);
   retryDelivery: DeliveryStore['retryDelivery'] = (...a) => this.out.retryDelivery(...a);

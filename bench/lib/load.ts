@@ -1,0 +1,56 @@
+// Open-loop load: sends events at a fixed rate whatever the answers do (so a
+// slow server shows up as latency, not as a politely slower client), each to
+// its own customer key, and remembers when each one left.
+import { Pool } from 'undici';
+import { API_KEY } from './child.js';
+import { contactEnvelope } from './events.js';
+
+export interface PacedRun {
+  sent: number;
+  failed: number;
+  /** performance.now() at send, by `CC-<key>@1` (every key is new, so its first change is version 1). */
+  sentAt: Map<string, number>;
+}
+
+let keySeq = 0;
+
+export async function sendAtRate(url: string, ratePerSec: number, seconds: number, prefix: string): Promise<PacedRun> {
+  const pool = new Pool(url, { connections: 64, pipelining: 1 });
+  const run: PacedRun = { sent: 0, failed: 0, sentAt: new Map() };
+  const tickMs = 10;
+  const perTick = ratePerSec / (1000 / tickMs);
+  const total = Math.round(ratePerSec * seconds);
+  const inflight = new Set<Promise<void>>();
+  const started = performance.now();
+  let owed = 0;
+  while (run.sent < total) {
+    owed += perTick;
+    while (owed >= 1 && run.sent < total) {
+      owed -= 1;
+      const number = `${prefix}${keySeq++}`;
+      const body = JSON.stringify(contactEnvelope(number));
+      run.sentAt.set(`CC-${number}@1`, performance.now());
+      run.sent += 1;
+      const p = pool
+        .request({ path: '/events', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body })
+        .then(async (r) => {
+          const text = await r.body.text();
+          if (!text.includes('"accepted"')) run.failed += 1;
+        })
+        .catch(() => void (run.failed += 1))
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    // Sleep to the next tick boundary measured from the start, so drift does not accumulate.
+    const next = started + Math.ceil((performance.now() - started + 0.001) / tickMs) * tickMs;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  return run;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
