@@ -10,8 +10,11 @@ import { ingest } from './scenarios/ingest.js';
 import { processing } from './scenarios/processing.js';
 import { delivery } from './scenarios/delivery.js';
 import { endToEnd } from './scenarios/end-to-end.js';
+import { alternative } from './scenarios/alternative.js';
+import { memory } from './scenarios/memory.js';
+import { writeBenchmarksMd } from './lib/markdown.js';
 
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd };
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd, alternative, memory };
 
 async function main() {
   const args = process.argv.slice(2);
@@ -38,6 +41,7 @@ async function main() {
   process.stdout.write(`\n${table(rows)}\n`);
   const file = save(rows, quick, startedAt, ROOT);
   process.stdout.write(`\nresults: ${file}\n`);
+  if (only.length === 0) writeBenchmarksMd(rows, quick, startedAt, ROOT);
 }
 
 main().then(

@@ -29,6 +29,8 @@ export function integrationsFromEnv(env: NodeJS.ProcessEnv = process.env): Integ
     ...(env.SUPPORT_DESK_RETRY_SCHEDULE ? { retry: { delaysMs: parseDurationList(env.SUPPORT_DESK_RETRY_SCHEDULE) } } : {}),
     // The desk keeps the newest version it saw; sending a key's changes in order keeps it right.
     ordered: true,
+    // Per-key order already keeps one request per customer in flight; this bounds the desk's total load.
+    concurrency: 32,
     disabled: deskUrl ? false : 'SUPPORT_DESK_URL is unset',
   });
 

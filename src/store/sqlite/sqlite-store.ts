@@ -28,8 +28,11 @@ export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
   path: string;
   /**
-   * `full` fsyncs every commit (an acknowledged event survives power loss);
-   * `normal` survives a process crash but may lose the last commits on power loss.
+   * How accepting events commits. `full` fsyncs before the sender is answered, so an acknowledged
+   * event survives power loss; `normal` survives a process crash but may lose the last commits
+   * on power loss. Every other write (processing, deliveries) commits with `normal`: in WAL mode
+   * the log is a prefix, so power loss can only roll those back to a state they are redone from
+   * (events still queued, deliveries still pending), never past an acknowledged event.
    * @defaultValue 'full'
    */
   synchronous?: 'full' | 'normal';
@@ -124,7 +127,7 @@ export class SqliteStore implements Store {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.#db = new Database(options.path);
     this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
+    this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
   }
 
@@ -222,6 +225,16 @@ export class SqliteStore implements Store {
 
   async accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]> {
     const sql = this.sql;
+    const durable = this.#options.synchronous === 'full';
+    if (durable) this.#db.pragma('synchronous = FULL');
+    try {
+      return this.#acceptAll(sql, events);
+    } finally {
+      if (durable) this.#db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  #acceptAll(sql: ReturnType<SqliteStore['prepare']>, events: NewInboxEvent[]): AcceptOutcome[] {
     return this.#db.transaction(() =>
       events.map((e): AcceptOutcome => {
         const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, e.key, JSON.stringify(e.envelope), e.acceptedAt);
