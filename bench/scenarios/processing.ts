@@ -13,7 +13,7 @@ import { SqliteStore } from '../../src/store/sqlite/index.js';
 import { contactEnvelope } from '../lib/events.js';
 import type { BenchContext, Row } from '../lib/report.js';
 
-const BATCH = 500;
+const BATCH = 1000; // the processor's default batch size
 
 async function filledStore(path: string, events: number, keys: number) {
   const store = new SqliteStore({ path });

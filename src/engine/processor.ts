@@ -14,7 +14,7 @@ import type { EventResult } from './outcomes.js';
 export interface ProcessorOptions {
   /**
    * Events claimed and committed per transaction.
-   * @defaultValue 500
+   * @defaultValue 1000
    */
   batchSize?: number;
   /**
@@ -55,7 +55,7 @@ export class Processor {
     this.#store = store;
     this.#flow = flow;
     this.#log = log;
-    this.#options = { batchSize: 500, idlePollMs: 250, errorBackoffMs: 1000, outbox: () => NO_OUTPUT, clock: Date.now, ...options };
+    this.#options = { batchSize: 1000, idlePollMs: 250, errorBackoffMs: 1000, outbox: () => NO_OUTPUT, clock: Date.now, ...options };
   }
 
   start(): void {

@@ -37,7 +37,7 @@ export const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   processor: z
     .object({
-      /** @defaultValue 500 */
+      /** @defaultValue 1000 */
       batchSize: z.number().int().min(1).max(10_000).optional(),
       /** @defaultValue 250 */
       idlePollMs: z.number().int().min(1).optional(),

@@ -60,6 +60,13 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
     if (!Array.isArray(body)) return [badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')];
     if (body.length > maxBulk) return [badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)];
     const token = bearer(request);
-    return Promise.all(body.map((envelope: unknown) => dispatch(envelope, token, options)));
+    // One request carries one set of credentials, mostly: check each distinct token once, not per envelope.
+    const checked = new Map<string | undefined, boolean>();
+    const authenticate = (candidate: string | undefined) => {
+      let ok = checked.get(candidate);
+      if (ok === undefined) checked.set(candidate, (ok = options.authenticate(candidate)));
+      return ok;
+    };
+    return Promise.all(body.map((envelope: unknown) => dispatch(envelope, token, { ...options, authenticate })));
   });
 }
