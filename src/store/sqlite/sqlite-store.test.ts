@@ -2,15 +2,19 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support.js';
+import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 
-describeStoreContract('sqlite', async () => {
+const openSqlite = async () => {
   const dir = tempDir();
   const store = new SqliteStore({ path: join(dir.path, 'contract.db') });
   await store.init();
   return { store, cleanup: async () => (await store.close(), dir.remove()) };
-});
+};
+
+describeStoreContract('sqlite', openSqlite);
+describeDeliveryStoreContract('sqlite', openSqlite);
 
 describe('SqliteStore', () => {
   it('keeps accepted events across a close and reopen of the file', async () => {
