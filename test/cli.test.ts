@@ -105,6 +105,25 @@ describe('confluo start', () => {
     await read.body.dump();
   });
 
+  it('runs only the roles it is given: --role ingest accepts events and applies none', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const env = { ...baseEnv(), CONFLUO_API_KEYS: 'key-one-0123456789', CONFLUO_ADMIN_TOKEN: 'admin-0123456789abcdef', CONFLUO_DATA_DIR: dir.path };
+    const hub = await startCli(['--config', config, '--port', '0', '--role', 'ingest', '--db', `sqlite:${join(dir.path, 'r.db')}`], env);
+    cleanups.push(() => stop(hub.child));
+    const answer = await request(`${hub.url}/events`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer key-one-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'crm:contact:updated', version: 1, id: 'r-1', flowId: 'f', payload: { documentType: 'CC', documentNumber: '1', name: 'Ana', email: 'ana@example.com' } }),
+    });
+    expect(((await answer.body.json()) as { payload: { status: string } }).payload.status).toBe('accepted');
+    await new Promise((r) => setTimeout(r, 500));
+    const health = await request(`${hub.url}/healthz`);
+    expect(await health.body.json()).toMatchObject({ queued: 1, records: 0 });
+    const bad = spawnSync(process.execPath, [bin, 'start', '--config', config, '--role', 'reader'], { cwd: root, env: baseEnv(), encoding: 'utf8', timeout: 20_000 });
+    expect(bad.stderr).toMatch(/--role takes all, ingest, process, deliver/);
+  });
+
   it('fails with a clear message for a missing config file, a bad port or an unknown database URL', () => {
     const run = (args: string[]) => spawnSync(process.execPath, [bin, 'start', ...args], { cwd: root, env: baseEnv(), encoding: 'utf8', timeout: 20_000 });
     const missing = run(['--config', 'nope.config.ts']);
@@ -123,6 +142,8 @@ describe('confluo start', () => {
     const result = run(noFlow);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/must export default defineConfig\(\{ flow, … \}\): flow: must be a flow made with defineFlow\(\)/);
+    // A package.json without "type": "module" beside it makes a .ts file CommonJS, whatever lies above.
+    writeFileSync(join(dir.path, 'package.json'), '{"type": "commonjs"}\n');
     const commonJsScope = join(dir.path, 'confluo.config.ts');
     writeFileSync(commonJsScope, 'export default { port: 1 };\n');
     expect(run(commonJsScope).stderr).toMatch(/hint: name it confluo.config.mts/);

@@ -3,6 +3,7 @@
 // classifies the answer, and settles the attempt: success, retry at the next
 // scheduled time, failure, dead letter, or integration disabled. Closes
 // digest windows into one delivery each.
+import { Waker } from '../runtime/waker.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
@@ -51,8 +52,7 @@ export class Dispatcher {
   readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #woken = false;
+  readonly #waker = new Waker();
 
   constructor(store: Store, integrations: readonly Integration[], log: Logger, options: DispatcherOptions = {}) {
     this.#store = store;
@@ -85,8 +85,7 @@ export class Dispatcher {
   }
 
   wake(): void {
-    this.#woken = true;
-    this.#wake?.();
+    this.#waker.wake();
   }
 
   async #run(): Promise<void> {
@@ -98,25 +97,8 @@ export class Dispatcher {
       } catch (error) {
         this.#log.error({ err: error }, 'delivery tick failed; retrying');
       }
-      if (started === 0 && this.#running) await this.#sleep(this.#options.pollMs);
+      if (started === 0 && this.#running) await this.#waker.sleep(this.#options.pollMs);
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#woken) {
-      this.#woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(), ms);
-      const finish = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        this.#woken = false;
-        resolve();
-      };
-      this.#wake = finish;
-    });
   }
 
   #tokens(integration: Integration, now: number): number {

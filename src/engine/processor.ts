@@ -2,6 +2,7 @@
 // left out), applies them key by key in memory, and commits records, audit
 // rows, changes, delivery jobs and event statuses in one transaction.
 // A key whose rule fails is parked; its later events stay queued behind it.
+import { Waker } from '../runtime/waker.js';
 import type { Logger } from 'pino';
 import { StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
@@ -48,8 +49,7 @@ export class Processor {
   readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #woken = false;
+  readonly #waker = new Waker();
 
   constructor(store: Store, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
@@ -73,8 +73,7 @@ export class Processor {
 
   /** New work is queued: look now instead of at the next poll. */
   wake(): void {
-    this.#woken = true;
-    this.#wake?.();
+    this.#waker.wake();
   }
 
   async #run(): Promise<void> {
@@ -90,27 +89,8 @@ export class Processor {
           pause = this.#options.errorBackoffMs;
         }
       }
-      if (pause > 0 && this.#running) await this.#sleep(pause);
+      if (pause > 0 && this.#running) await this.#waker.sleep(pause);
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#woken) {
-      this.#woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, ms);
-      function finish() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = () => {
-        this.#wake = undefined;
-        this.#woken = false;
-        finish();
-      };
-    });
   }
 
   /** Claims, applies and commits one batch. Returns how many events it settled. */
