@@ -4,15 +4,13 @@
 // got `:response` / accepted before the kill was applied exactly once, in each
 // key's order, and that nothing was applied that the test did not send.
 // (Design guarantees 1, 2, 3 and 4, end to end across a crash.)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool, request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killAllHubs, killGroup, startHubProcess, stopHub } from './hub-process.js';
 import { contact, envelope, eventually, tempDir } from './support.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_KEY = 'ck_crash_test_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_crash_test_token_0123456789abcdef';
 const EVENT = 'crm:contact:updated';
@@ -22,111 +20,23 @@ const KEYS = 20;
 const MAX_PER_KEY = 5_000;
 const MIN_ACKS_BEFORE_KILL = 100;
 
-interface Child {
-  process: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-}
-
 // Everything a test started, undone in afterEach even when the test failed or timed out.
-const children = new Set<ChildProcess>();
 const pools = new Set<Pool>();
 const dirs: Array<{ remove: () => void }> = [];
 
-/** Kills the child and everything it started (tsx's esbuild service): it leads its own process group. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-async function startHub(dbPath: string, dataDir: string): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${dbPath}`], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      CONFLUO_API_KEYS: API_KEY,
-      CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN,
-      CONFLUO_DATA_DIR: dataDir,
-      CONFLUO_LOG_LEVEL: 'info',
-      CONFLUO_HOST: '127.0.0.1',
-    },
-  });
-  children.add(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start within 15 s\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 15_000);
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        try {
-          const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
-          if (typeof entry.msg === 'string' && entry.msg.startsWith('Confluo listening on') && typeof entry.url === 'string') {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`hub exited (code ${code}, signal ${signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    });
-  });
-  return { process: child, url, exited, output: () => `stdout:\n${stdout}\nstderr:\n${stderr}` };
-}
-
-async function stopHub(child: Child, timeoutMs = 5_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  killGroup(child.process, 'SIGTERM');
-  const timer = setTimeout(() => killGroup(child.process, 'SIGKILL'), timeoutMs);
-  try {
-    return await child.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const startHub = (dbPath: string, dataDir: string) =>
+  startHubProcess({ dbPath, env: { CONFLUO_API_KEYS: API_KEY, CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN, CONFLUO_DATA_DIR: dataDir } });
 
 afterEach(async () => {
   // Whatever happened, no hub outlives its test.
-  const waits = [...children].map(
-    (child) =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        if (child.exitCode !== null || child.signalCode !== null) resolve(undefined);
-        killGroup(child, 'SIGKILL');
-      }),
-  );
-  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5_000))]);
+  await killAllHubs();
   await Promise.all([...pools].map((pool) => pool.destroy().catch(() => undefined)));
   pools.clear();
   for (const dir of dirs.splice(0)) dir.remove();
 });
 
-afterAll(() => {
-  for (const child of children) killGroup(child, 'SIGKILL');
+afterAll(async () => {
+  await killAllHubs();
 });
 
 type Outcome = 'acked' | 'failed' | 'other';

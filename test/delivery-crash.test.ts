@@ -10,19 +10,17 @@
 // A killed process's claimed deliveries become due again only when their lease
 // runs out, so the hub runs with CONFLUO_DELIVERY_LEASE_MS=1000 (the default,
 // 60 s, would make the restart wait a minute for the held delivery).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { Pool, request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killAllHubs, killGroup, startHubProcess, stopHub } from './hub-process.js';
 import { contact, envelope, eventually, tempDir } from './support.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_KEY = 'ck_delivery_crash_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_delivery_crash_token_0123456789abcdef';
 const EVENT = 'crm:contact:updated';
@@ -35,13 +33,6 @@ const PER_KEY = 20;
 const HOLD_AFTER_ANSWERED = 40;
 /** Each answer comes after 30-80 ms, so several deliveries are in flight when the kill lands. */
 const answerDelay = () => 30 + Math.floor(Math.random() * 51);
-
-interface Child {
-  process: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-}
 
 interface Seen {
   /** `webhook-id` header ('' when missing). */
@@ -70,20 +61,9 @@ interface Receiver {
 }
 
 // Everything a test started, undone in afterEach even when the test failed or timed out.
-const children = new Set<ChildProcess>();
 const servers = new Set<Server>();
 const pools = new Set<Pool>();
 const dirs: Array<{ remove: () => void }> = [];
-
-/** Kills the child and everything it started (tsx's esbuild service): it leads its own process group. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
 async function startReceiver(secret: string): Promise<Receiver> {
   const webhook = new Webhook(secret);
@@ -183,74 +163,9 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-async function startHub(dbPath: string, dataDir: string, env: Record<string, string>): Promise<Child> {
-  const childEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    CONFLUO_API_KEYS: API_KEY,
-    CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN,
-    CONFLUO_DATA_DIR: dataDir,
-    CONFLUO_LOG_LEVEL: 'info',
-    CONFLUO_HOST: '127.0.0.1',
-    ...env,
-  };
-  // Only the support-desk integration runs.
-  delete childEnv.SLACK_WEBHOOK_URL;
-  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${dbPath}`], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv,
-  });
-  children.add(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start within 15 s\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 15_000);
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        try {
-          const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
-          if (typeof entry.msg === 'string' && entry.msg.startsWith('Confluo listening on') && typeof entry.url === 'string') {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`hub exited (code ${code}, signal ${signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    });
-  });
-  return { process: child, url, exited, output: () => `stdout:\n${stdout}\nstderr:\n${stderr}` };
-}
-
-async function stopHub(child: Child, timeoutMs = 5_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  killGroup(child.process, 'SIGTERM');
-  const timer = setTimeout(() => killGroup(child.process, 'SIGKILL'), timeoutMs);
-  try {
-    return await child.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// Only the support-desk integration runs.
+const startHub = (dbPath: string, dataDir: string, env: Record<string, string>) =>
+  startHubProcess({ dbPath, env: { CONFLUO_API_KEYS: API_KEY, CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN, CONFLUO_DATA_DIR: dataDir, ...env }, drop: ['SLACK_WEBHOOK_URL'] });
 
 async function admin(base: string, method: 'GET' | 'POST', path: string): Promise<{ status: number; body: any }> {
   const response = await request(`${base}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -260,23 +175,15 @@ async function admin(base: string, method: 'GET' | 'POST', path: string): Promis
 
 afterEach(async () => {
   // Whatever happened, no hub outlives its test.
-  const waits = [...children].map(
-    (child) =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        if (child.exitCode !== null || child.signalCode !== null) resolve(undefined);
-        killGroup(child, 'SIGKILL');
-      }),
-  );
-  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5_000))]);
+  await killAllHubs();
   await Promise.all([...pools].map((pool) => pool.destroy().catch(() => undefined)));
   pools.clear();
   await Promise.all([...servers].map((server) => closeServer(server)));
   for (const dir of dirs.splice(0)) dir.remove();
 });
 
-afterAll(() => {
-  for (const child of children) killGroup(child, 'SIGKILL');
+afterAll(async () => {
+  await killAllHubs();
 });
 
 describe('a hub killed with SIGKILL mid-delivery', () => {

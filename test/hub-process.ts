@@ -1,0 +1,103 @@
+// A real hub in a child process, for tests that must kill it: the confluo CLI
+// with the customer-sync example on a given SQLite file, leading its own
+// process group so SIGKILL also takes tsx's esbuild helper. Every child a test
+// file starts is tracked, so `killAllHubs()` in afterEach leaves none behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
+export interface HubProcess {
+  process: ChildProcess;
+  url: string;
+  exited: Promise<Exit>;
+  output: () => string;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Kills the child and everything it started: it leads its own process group. */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export async function startHubProcess(options: { dbPath: string; env: NodeJS.ProcessEnv; drop?: string[] }): Promise<HubProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env, CONFLUO_LOG_LEVEL: 'info', CONFLUO_HOST: '127.0.0.1', ...options.env };
+  for (const name of options.drop ?? []) delete env[name];
+  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  children.add(child);
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hub did not start within 15 s\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 15_000);
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        try {
+          const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+          if (typeof entry.msg === 'string' && entry.msg.startsWith('Confluo listening on') && typeof entry.url === 'string') {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`hub exited (code ${code}, signal ${signal}) before listening\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    });
+  });
+  return { process: child, url, exited, output: () => `stdout:\n${stdout}\nstderr:\n${stderr}` };
+}
+
+/** SIGTERM, then SIGKILL after `timeoutMs`; resolves with how it exited. */
+export async function stopHub(hub: HubProcess, timeoutMs = 5_000): Promise<Exit> {
+  killGroup(hub.process, 'SIGTERM');
+  const timer = setTimeout(() => killGroup(hub.process, 'SIGKILL'), timeoutMs);
+  try {
+    return await hub.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** SIGKILLs every hub still running and waits (up to 5 s) for them to go. */
+export async function killAllHubs(): Promise<void> {
+  const waits = [...children].map(
+    (child) =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        if (child.exitCode !== null || child.signalCode !== null) resolve(undefined);
+        killGroup(child, 'SIGKILL');
+      }),
+  );
+  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5_000))]);
+}
