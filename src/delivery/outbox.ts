@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Outbox } from '../engine/processor.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { Change, InboxEvent, ProcessedResult } from '../store/types.js';
+import { deepFreeze } from '../engine/deep-freeze.js';
 import { isSkip, type ChangeInput, type EventInput, type Integration } from './integration.js';
 
 export const newDeliveryId = (): string => `msg_${randomUUID().replaceAll('-', '')}`;
@@ -22,7 +23,8 @@ function inputFor(integration: Integration, event: InboxEvent, change: Change | 
       version: change.version,
       changedParts: change.changedParts,
       diffs: change.diffs,
-      record: structuredClone(change.record.parts),
+      // Frozen by the engine: a mapping cannot change the record it reads.
+      record: change.record.parts,
       cause: { eventId: change.eventId, flowId: change.flowId, rule: change.rule },
       at: new Date(now),
     };
@@ -36,7 +38,7 @@ function inputFor(integration: Integration, event: InboxEvent, change: Change | 
     flowId: event.flowId,
     entity: event.entity,
     key: event.key,
-    payload: structuredClone(event.envelope.payload),
+    payload: deepFreeze(event.envelope.payload),
     result,
     at: new Date(now),
   };

@@ -60,7 +60,7 @@ describe('applyEvent', () => {
     expect(outcome).toEqual({ kind: 'unchanged', rule: 'billing:subscription:changed@v1' });
   });
 
-  it('gives the rule a copy: mutating it leaves the record it came from intact', () => {
+  it('fails a rule that mutates the record it was given, leaving the record intact', () => {
     const entity = defineEntity({ name: 'thing', key: { fields: ['id'] }, parts: { p: z.object({ n: z.number() }) } });
     const ev = defineEvent({ name: 'thing:bumped', entity, payload: z.object({ id: z.string() }), key: (p) => ({ id: p.id }) });
     const flow = defineFlow({
@@ -78,7 +78,8 @@ describe('applyEvent', () => {
       ],
     });
     const before: StoredRecord = { entity: 'thing', key: 'a', version: 1, parts: { p: { n: 1 } }, createdAt: 1, updatedAt: 1 };
-    applyEvent(flow, event('thing:bumped', { id: 'a' }, { entity: 'thing', key: 'a' }), before, 5);
+    const outcome = applyEvent(flow, event('thing:bumped', { id: 'a' }, { entity: 'thing', key: 'a' }), before, 5);
+    expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'RULE_FAILED', message: expect.stringMatching(/read only property 'n'/) } });
     expect(before.parts.p).toEqual({ n: 1 });
   });
 

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Flow } from '../flow/flow.js';
 import type { CurrentRecord, RuleEvent } from '../flow/rule.js';
 import type { FieldDiff, InboxEvent, ParkedKey, StoredRecord } from '../store/types.js';
+import { deepFreeze } from './deep-freeze.js';
 import { compactPart, diffPart } from './diff.js';
 import { describeIssues } from '../validation/field-issues.js';
 
@@ -42,11 +43,11 @@ export function applyEvent(flow: Flow, event: InboxEvent, current: StoredRecord 
     metadata: asObject(event.envelope.metadata),
     acceptedAt: new Date(event.acceptedAt),
   };
-  // Rules get a copy: one that mutates its argument must not corrupt the batch's working records.
+  // Rules see the record frozen: one that mutates its argument throws (and parks) instead of corrupting the batch.
   const view: CurrentRecord | undefined = current && {
     key: current.key,
     version: current.version,
-    parts: structuredClone(current.parts),
+    parts: deepFreeze(current.parts),
     updatedAt: new Date(current.updatedAt),
   };
 
@@ -91,7 +92,7 @@ export function applyEvent(flow: Flow, event: InboxEvent, current: StoredRecord 
     entity: entity.name,
     key: event.key,
     version: (current?.version ?? 0) + 1,
-    parts,
+    parts: deepFreeze(parts),
     createdAt: current?.createdAt ?? now,
     updatedAt: now,
   };
