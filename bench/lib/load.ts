@@ -14,7 +14,9 @@ export interface PacedRun {
 
 let keySeq = 0;
 
+/** `prefix` becomes part of a document number, so it must not contain the key separator `-`. */
 export async function sendAtRate(url: string, ratePerSec: number, seconds: number, prefix: string): Promise<PacedRun> {
+  if (prefix.includes('-')) throw new RangeError(`prefix "${prefix}" would put the key separator into document numbers`);
   const pool = new Pool(url, { connections: 64, pipelining: 1 });
   const run: PacedRun = { sent: 0, failed: 0, sentAt: new Map() };
   const tickMs = 10;

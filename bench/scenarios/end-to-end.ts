@@ -42,7 +42,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
     const tried: string[] = [];
     const steps = ctx.quick ? [500, 1000, 2000, 3000] : [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000];
     for (const rate of steps) {
-      const step = await measure(hub.url, receiver, rate, ctx.quick ? 3 : 10, `r${rate}-`);
+      const step = await measure(hub.url, receiver, rate, ctx.quick ? 3 : 10, `r${rate}x`);
       tried.push(`${rate}/s: p99 ${step.p99.toFixed(0)} ms${step.complete ? '' : ', not all delivered'}`);
       if (!step.complete || step.run.failed > 0 || !(step.p99 < 100)) break;
       best = rate;

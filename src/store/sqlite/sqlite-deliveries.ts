@@ -15,6 +15,7 @@ import type {
   NewDelivery,
 } from '../delivery-types.js';
 import { DELIVERY_STATUSES } from '../delivery-types.js';
+import { Statements } from './statements.js';
 
 interface DeliveryRowDb {
   seq: number;
@@ -83,21 +84,27 @@ export function insertDeliveryStatement(db: Database.Database) {
 
 export class SqliteDeliveries implements DeliveryStore {
   readonly #db: Database.Database;
+  readonly #sql: Statements;
   readonly #insert: (d: NewDelivery) => Database.RunResult;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#sql = new Statements(db);
     this.#insert = insertDeliveryStatement(db);
   }
 
+  #prepare(sql: string): Database.Statement {
+    return this.#sql.get(sql);
+  }
+
   async registerIntegrations(names: readonly string[], now: number): Promise<void> {
-    const insert = this.#db.prepare(`INSERT INTO integrations (name, state, updated_at) VALUES (?, 'active', ?) ON CONFLICT (name) DO NOTHING`);
+    const insert = this.#prepare(`INSERT INTO integrations (name, state, updated_at) VALUES (?, 'active', ?) ON CONFLICT (name) DO NOTHING`);
     this.#db.transaction(() => names.forEach((n) => insert.run(n, now))).immediate();
   }
 
   async listIntegrations(): Promise<IntegrationRow[]> {
-    const rows = this.#db.prepare('SELECT * FROM integrations ORDER BY name').all() as Array<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>;
-    const counts = this.#db.prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
+    const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as Array<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>;
+    const counts = this.#prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
     return rows.map((r) => {
       const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
       for (const c of counts) if (c.integration === r.name) byStatus[c.status] = c.n;
@@ -107,11 +114,11 @@ export class SqliteDeliveries implements DeliveryStore {
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
     return this.#db.transaction(() => {
-      const row = this.#db.prepare('SELECT state FROM integrations WHERE name = ?').get(name) as { state: IntegrationState } | undefined;
+      const row = this.#prepare('SELECT state FROM integrations WHERE name = ?').get(name) as { state: IntegrationState } | undefined;
       if (!row) return undefined;
       // Coming back to active forgives the failure streak that disabled it.
-      this.#db
-        .prepare(`UPDATE integrations SET state = ?, reason = ?, updated_at = ?, failing_since = CASE WHEN ? = 'active' THEN NULL ELSE failing_since END, consecutive_failures = CASE WHEN ? = 'active' THEN 0 ELSE consecutive_failures END WHERE name = ?`)
+      this
+        .#prepare(`UPDATE integrations SET state = ?, reason = ?, updated_at = ?, failing_since = CASE WHEN ? = 'active' THEN NULL ELSE failing_since END, consecutive_failures = CASE WHEN ? = 'active' THEN 0 ELSE consecutive_failures END WHERE name = ?`)
         .run(state, reason, now, state, state, name);
       return row.state;
     }).immediate();
@@ -119,7 +126,7 @@ export class SqliteDeliveries implements DeliveryStore {
 
   async claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]> {
     const { now, leaseMs, owner } = options;
-    const lease = this.#db.prepare('UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?');
+    const lease = this.#prepare('UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?');
     return this.#db.transaction(() => {
       const claimed: Delivery[] = [];
       for (const request of requests) {
@@ -127,8 +134,8 @@ export class SqliteDeliveries implements DeliveryStore {
         const ordered = request.ordered
           ? `AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.status = 'pending' AND e.integration = d.integration AND e.key = d.key AND e.seq < d.seq)`
           : '';
-        const rows = this.#db
-          .prepare(
+        const rows = this
+          .#prepare(
             `SELECT d.* FROM deliveries d
              WHERE d.status = 'pending' AND d.integration = ? AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
                AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
@@ -147,18 +154,18 @@ export class SqliteDeliveries implements DeliveryStore {
 
   async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
     const db = this.#db;
-    const owned = db.prepare('SELECT integration, status, lease_owner FROM deliveries WHERE delivery_id = ?');
-    const insertAttempt = db.prepare(
+    const owned = this.#prepare('SELECT integration, status, lease_owner FROM deliveries WHERE delivery_id = ?');
+    const insertAttempt = this.#prepare(
       `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const update = db.prepare(
+    const update = this.#prepare(
       `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
          lease_until = NULL, lease_owner = NULL, last_error = ?, last_status = ?, updated_at = ?, completed_at = ? WHERE delivery_id = ?`,
     );
-    const succeeded = db.prepare('UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ?');
-    const failed = db.prepare('UPDATE integrations SET failing_since = coalesce(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE name = ?');
-    const streak = db.prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?');
+    const succeeded = this.#prepare('UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ?');
+    const failed = this.#prepare('UPDATE integrations SET failing_since = coalesce(failing_since, ?), consecutive_failures = consecutive_failures + 1 WHERE name = ?');
+    const streak = this.#prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?');
     return db.transaction(() =>
       settlements.map((s) => {
         const a = s.attempt;
@@ -186,16 +193,16 @@ export class SqliteDeliveries implements DeliveryStore {
     if (filter.key !== undefined) add('key = ?', filter.key);
     if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
     if (filter.before !== undefined) add('seq < ?', filter.before);
-    const rows = this.#db
-      .prepare(`SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
+    const rows = this
+      .#prepare(`SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`)
       .all(...args, filter.limit) as DeliveryRowDb[];
     return rows.map(toDelivery);
   }
 
   async getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined> {
-    const row = this.#db.prepare('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRowDb | undefined;
+    const row = this.#prepare('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRowDb | undefined;
     if (!row) return undefined;
-    const attempts = this.#db.prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Array<Record<string, unknown>>;
+    const attempts = this.#prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Array<Record<string, unknown>>;
     return {
       ...toDelivery(row),
       log: attempts.map((a) => ({
@@ -218,7 +225,7 @@ export class SqliteDeliveries implements DeliveryStore {
 
   /** Starts a new cycle for one delivery: pending now, attempts counted afresh, sent as `manual`. */
   #restartCycle(now: number) {
-    const statement = this.#db.prepare(
+    const statement = this.#prepare(
       `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = @now, next_attempt_at = @now, trigger = 'manual',
          lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = @now WHERE seq = @seq AND ${REPLAYABLE}`,
     );
@@ -226,19 +233,19 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async retryDelivery(deliveryId: string, now: number): Promise<boolean> {
-    const row = this.#db.prepare('SELECT seq FROM deliveries WHERE delivery_id = ?').get(deliveryId) as { seq: number } | undefined;
+    const row = this.#prepare('SELECT seq FROM deliveries WHERE delivery_id = ?').get(deliveryId) as { seq: number } | undefined;
     return row !== undefined && this.#restartCycle(now)(row.seq).changes === 1;
   }
 
   async countReplayable(integration: string, since: number, until: number): Promise<number> {
-    const row = this.#db.prepare(`SELECT count(*) AS n FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND ${REPLAYABLE}`).get(integration, since, until) as { n: number };
+    const row = this.#prepare(`SELECT count(*) AS n FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND ${REPLAYABLE}`).get(integration, since, until) as { n: number };
     return row.n;
   }
 
   async replayDeliveries(integration: string, since: number, until: number, options: { afterSeq: number; limit: number; now: number }): Promise<{ replayed: number; lastSeq: number | null }> {
     return this.#db.transaction(() => {
-      const seqs = this.#db
-        .prepare(`SELECT seq FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND seq > ? AND ${REPLAYABLE} ORDER BY seq LIMIT ?`)
+      const seqs = this
+        .#prepare(`SELECT seq FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND seq > ? AND ${REPLAYABLE} ORDER BY seq LIMIT ?`)
         .all(integration, since, until, options.afterSeq, options.limit) as Array<{ seq: number }>;
       const restart = this.#restartCycle(options.now);
       for (const { seq } of seqs) restart(seq);
@@ -247,11 +254,11 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async takeDigestWindow(integration: string, windowMs: number, now: number): Promise<DigestWindow | undefined> {
-    const first = this.#db
-      .prepare('SELECT window_start FROM digest_items WHERE integration = ? AND folded = 0 AND window_start + ? <= ? ORDER BY window_start LIMIT 1')
+    const first = this
+      .#prepare('SELECT window_start FROM digest_items WHERE integration = ? AND folded = 0 AND window_start + ? <= ? ORDER BY window_start LIMIT 1')
       .get(integration, windowMs, now) as { window_start: number } | undefined;
     if (!first) return undefined;
-    const rows = this.#db.prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as Array<Record<string, unknown>>;
+    const rows = this.#prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as Array<Record<string, unknown>>;
     return {
       integration,
       windowStart: first.window_start,
@@ -269,7 +276,7 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {
-    const fold = this.#db.prepare('UPDATE digest_items SET folded = 1 WHERE id = ? AND folded = 0');
+    const fold = this.#prepare('UPDATE digest_items SET folded = 1 WHERE id = ? AND folded = 0');
     this.#db.transaction(() => {
       let folded = 0;
       for (const item of window.items) folded += fold.run(item.id).changes;

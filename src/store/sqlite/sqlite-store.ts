@@ -23,6 +23,7 @@ import type {
 } from '../types.js';
 import { MIGRATIONS } from './schema.js';
 import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
+import { Statements } from './statements.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -121,6 +122,7 @@ export class SqliteStore implements Store {
   readonly #options: Required<SqliteStoreOptions>;
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
   #deliveries: SqliteDeliveries | undefined;
+  readonly #cached: Statements;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = { synchronous: 'full', ...options };
@@ -129,6 +131,7 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    this.#cached = new Statements(this.#db);
   }
 
   async init(): Promise<void> {
@@ -297,8 +300,8 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(entity: string, key: string, query: AuditQuery): Promise<AuditEntry[]> {
-    const rows = this.#db
-      .prepare(
+    const rows = this.#cached
+      .get(
         `SELECT * FROM audit WHERE entity = ? AND key = ? AND id > ? ${query.until === undefined ? '' : 'AND at <= ?'}
          ORDER BY id LIMIT ?`,
       )
@@ -340,8 +343,8 @@ export class SqliteStore implements Store {
   }
 
   async listParked(): Promise<ParkedKey[]> {
-    const rows = this.#db
-      .prepare(
+    const rows = this.#cached
+      .get(
         `SELECT p.*, (SELECT count(*) FROM inbox i WHERE i.entity = p.entity AND i.key = p.key AND i.status IN ('queued', 'parked')) AS waiting
          FROM parked p ORDER BY parked_at, entity, key`,
       )
@@ -372,8 +375,8 @@ export class SqliteStore implements Store {
   }
 
   async stats(): Promise<{ queued: number; parkedKeys: number; records: number }> {
-    const row = this.#db
-      .prepare(
+    const row = this.#cached
+      .get(
         `SELECT (SELECT count(*) FROM inbox WHERE status = 'queued') AS queued,
                 (SELECT count(*) FROM parked) AS parkedKeys,
                 (SELECT count(*) FROM records) AS records`,
