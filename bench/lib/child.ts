@@ -12,6 +12,8 @@ export interface Child {
   url: string;
   /** Peak and current resident set size of the child, in MiB (from /proc). */
   memory(): { rssMiB: number; peakMiB: number };
+  /** Calls `listener` with every stdout line printed after the child started listening. */
+  onLine(listener: (line: string) => void): void;
   stop(): Promise<void>;
 }
 
@@ -26,9 +28,20 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker =
       if (!match) return;
       clearTimeout(timer);
       child.stdout?.off('data', onData);
-      child.stdout?.resume();
+      const listeners: Array<(line: string) => void> = [];
+      let pending = '';
+      child.stdout?.on('data', (data: Buffer) => {
+        pending += data;
+        let newline: number;
+        while ((newline = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          for (const listener of listeners) listener(line);
+        }
+      });
       child.stderr?.resume();
       resolve({
+        onLine: (listener) => void listeners.push(listener),
         process: child,
         url: (match[1] ?? match[2]) as string,
         memory() {
