@@ -1,0 +1,54 @@
+// The SourceDriver port: how Confluo fetches from a system that cannot push.
+// Each call to `pull` reads one page after `checkpoint` and says where the next
+// page starts. The runner commits a page's events and its checkpoint in one
+// transaction, so a driver never needs to remember anything itself: given the
+// same checkpoint it must return the same (or a later) page.
+// Drivers: log-tail, http-poll, sql-poll, and any function (`customDriver`).
+// They all run the shared suite in `source-driver.contract.ts`.
+import type { Logger } from 'pino';
+import type { Json } from '../store/types.js';
+
+export interface PullContext {
+  /** The source's name, for logs and error messages. */
+  readonly source: string;
+  /** Aborted when the run is cancelled (hub closing, lease lost); long reads should stop. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/** Something the driver read but could not turn into an item (a line that is not JSON, say). */
+export interface RejectedRaw {
+  /** What was read, as text or JSON. */
+  raw: Json;
+  reason: string;
+}
+
+export interface PullPage<Item, C extends Json> {
+  /** In source order; the runner keeps this order when it writes events. */
+  items: Item[];
+  /** Where the next pull starts. Must be JSON: it is stored as is. */
+  checkpoint: C;
+  /** More is ready now: the runner pulls again within the same run. */
+  more?: boolean;
+  /** Kept in the source's rejected list; the run goes on. */
+  rejected?: RejectedRaw[];
+}
+
+export interface SourceDriver<Item = unknown, C extends Json = Json> {
+  /** e.g. `log-tail`, `http-poll`; shown in the API. */
+  readonly kind: string;
+  /** Reads the page after `checkpoint` (null: from the beginning). */
+  pull(checkpoint: C | null, context: PullContext): Promise<PullPage<Item, C>>;
+  /** Values that must never appear in a log line or an API answer (tokens, passwords in URLs). */
+  secrets?(): string[];
+  /** Frees connections or handles; called when the hub closes. */
+  close?(): Promise<void>;
+}
+
+/** Any function with the `pull` shape, as a driver. */
+export function customDriver<Item, C extends Json>(
+  pull: (checkpoint: C | null, context: PullContext) => Promise<PullPage<Item, C>>,
+  options: { kind?: string; close?: () => Promise<void> } = {},
+): SourceDriver<Item, C> {
+  return { kind: options.kind ?? 'custom', pull, ...(options.close ? { close: options.close } : {}) };
+}
