@@ -2,6 +2,7 @@
 // `store/sqlite` and (later) `store/postgres` implement it and run the same
 // contract suite (`store/store.contract.ts`).
 import type { DeliveryStore } from './delivery-store.js';
+import type { SourceStore } from './source-store.js';
 import type {
   AcceptOutcome,
   AuditEntry,
@@ -21,7 +22,7 @@ export interface ClaimedBatch {
   records: Map<string, StoredRecord>;
 }
 
-export interface Store extends DeliveryStore {
+export interface Store extends DeliveryStore, SourceStore {
   readonly driver: string;
   /** Creates or migrates the schema. Safe to call on every start. */
   init(): Promise<void>;

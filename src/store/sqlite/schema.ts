@@ -166,4 +166,54 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX digest_items_open ON digest_items (integration, window_start) WHERE folded = 0;
     `,
   },
+  {
+    version: 3,
+    name: 'sources: checkpoints and leases, runs, rejected items',
+    sql: `
+      CREATE TABLE sources (
+        name                 TEXT    PRIMARY KEY,
+        kind                 TEXT    NOT NULL,
+        schedule             TEXT    NOT NULL,
+        checkpoint           TEXT,
+        checkpoint_at        INTEGER,
+        lease_owner          TEXT,
+        lease_until          INTEGER,
+        current_run          TEXT,
+        next_run_at          INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_run             TEXT,
+        updated_at           INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE source_runs (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT    NOT NULL UNIQUE,
+        source      TEXT    NOT NULL,
+        trigger     TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        owner       TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        pages       INTEGER NOT NULL DEFAULT 0,
+        items       INTEGER NOT NULL DEFAULT 0,
+        accepted    INTEGER NOT NULL DEFAULT 0,
+        duplicates  INTEGER NOT NULL DEFAULT 0,
+        rejected    INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        error       TEXT
+      );
+      CREATE INDEX source_runs_by_source ON source_runs (source, seq);
+
+      CREATE TABLE source_rejected (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        source  TEXT    NOT NULL,
+        run_id  TEXT    NOT NULL,
+        item_id TEXT,
+        raw     TEXT    NOT NULL,
+        reason  TEXT    NOT NULL,
+        at      INTEGER NOT NULL
+      );
+      CREATE INDEX source_rejected_by_source ON source_rejected (source, id);
+    `,
+  },
 ];

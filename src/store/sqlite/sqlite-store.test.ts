@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support.js';
 import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
+import { describeSourceStoreContract } from '../source-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -15,6 +16,7 @@ const openSqlite = async () => {
 
 describeStoreContract('sqlite', openSqlite);
 describeDeliveryStoreContract('sqlite', openSqlite);
+describeSourceStoreContract('sqlite', openSqlite);
 
 describe('SqliteStore', () => {
   it('keeps accepted events across a close and reopen of the file', async () => {

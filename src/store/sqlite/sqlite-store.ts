@@ -23,6 +23,8 @@ import type {
 } from '../types.js';
 import { MIGRATIONS } from './schema.js';
 import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
+import { SqliteSources } from './sqlite-sources.js';
+import type { SourceStore } from '../source-store.js';
 import { Statements } from './statements.js';
 
 export interface SqliteStoreOptions {
@@ -122,6 +124,7 @@ export class SqliteStore implements Store {
   readonly #options: Required<SqliteStoreOptions>;
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
   #deliveries: SqliteDeliveries | undefined;
+  #sources: SqliteSources | undefined;
   readonly #cached: Statements;
 
   constructor(options: SqliteStoreOptions) {
@@ -151,6 +154,7 @@ export class SqliteStore implements Store {
     }).immediate();
     this.#statements = this.prepare();
     this.#deliveries = new SqliteDeliveries(db);
+    this.#sources = new SqliteSources(db, (write) => this.#durably(write));
   }
 
   async close(): Promise<void> {
@@ -220,6 +224,36 @@ export class SqliteStore implements Store {
   replayDeliveries: DeliveryStore['replayDeliveries'] = (...a) => this.out.replayDeliveries(...a);
   takeDigestWindow: DeliveryStore['takeDigestWindow'] = (...a) => this.out.takeDigestWindow(...a);
   commitDigest: DeliveryStore['commitDigest'] = (...a) => this.out.commitDigest(...a);
+
+  private get pulls(): SourceStore {
+    if (!this.#sources) throw new Error('SqliteStore used before init()');
+    return this.#sources;
+  }
+
+  // Scheduled sources live in sqlite-sources.ts, on the same connection.
+  registerSources: SourceStore['registerSources'] = (...a) => this.pulls.registerSources(...a);
+  listSources: SourceStore['listSources'] = (...a) => this.pulls.listSources(...a);
+  getSource: SourceStore['getSource'] = (...a) => this.pulls.getSource(...a);
+  setSourceNextRun: SourceStore['setSourceNextRun'] = (...a) => this.pulls.setSourceNextRun(...a);
+  startSourceRun: SourceStore['startSourceRun'] = (...a) => this.pulls.startSourceRun(...a);
+  commitSourcePage: SourceStore['commitSourcePage'] = (...a) => this.pulls.commitSourcePage(...a);
+  renewSourceLease: SourceStore['renewSourceLease'] = (...a) => this.pulls.renewSourceLease(...a);
+  finishSourceRun: SourceStore['finishSourceRun'] = (...a) => this.pulls.finishSourceRun(...a);
+  getSourceRun: SourceStore['getSourceRun'] = (...a) => this.pulls.getSourceRun(...a);
+  listSourceRuns: SourceStore['listSourceRuns'] = (...a) => this.pulls.listSourceRuns(...a);
+  listRejected: SourceStore['listRejected'] = (...a) => this.pulls.listRejected(...a);
+  resetSourceCheckpoint: SourceStore['resetSourceCheckpoint'] = (...a) => this.pulls.resetSourceCheckpoint(...a);
+
+  /** Runs a write that acknowledges something to the outside with the accept path's durability. */
+  #durably<T>(write: () => T): T {
+    const durable = this.#options.synchronous === 'full';
+    if (durable) this.#db.pragma('synchronous = FULL');
+    try {
+      return write();
+    } finally {
+      if (durable) this.#db.pragma('synchronous = NORMAL');
+    }
+  }
 
   private get sql() {
     if (!this.#statements) throw new Error('SqliteStore used before init()');
