@@ -15,7 +15,7 @@ export function program(): Command {
     .option('-c, --config <file>', 'TypeScript config file (default: ./confluo.config.ts)')
     .option('-p, --port <n>', 'HTTP port (default: $CONFLUO_PORT or 8080)')
     .option('--host <host>', 'address to listen on (default: $CONFLUO_HOST or 127.0.0.1)')
-    .option('--role <roles>', 'all, or any of ingest, process, deliver, comma-separated (default: $CONFLUO_ROLE or all)')
+    .option('--role <roles>', 'all, or any of ingest, process, deliver, pull, comma-separated (default: $CONFLUO_ROLE or all)')
     .option(...dbOption)
     .action(start);
 

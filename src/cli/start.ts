@@ -30,6 +30,8 @@ export async function start(flags: StartFlags): Promise<void> {
   const hub = await createHub({
     flow: settings.flow,
     integrations: settings.integrations,
+    sources: settings.sources,
+    sourceRunner: settings.sourceRunner,
     store,
     apiKeys: credentials.apiKeys,
     adminTokens: credentials.adminTokens,
@@ -39,6 +41,7 @@ export async function start(flags: StartFlags): Promise<void> {
     dispatcher: settings.delivery,
     process: settings.roles.has('process'),
     deliver: settings.roles.has('deliver'),
+    pull: settings.roles.has('pull'),
   });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');

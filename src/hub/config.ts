@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import type { Integration } from '../delivery/integration.js';
 import type { Flow } from '../flow/flow.js';
+import type { Source } from '../sources/source.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sqlitePath } from './open-store.js';
 
@@ -21,10 +22,17 @@ const integrationSchema = z.custom<Integration>(
   { message: 'must be an integration made with defineIntegration()' },
 );
 
+const sourceSchema = z.custom<Source>(
+  (value) => value !== null && typeof value === 'object' && typeof (value as Source).name === 'string' && typeof (value as Source).driver?.pull === 'function',
+  { message: 'must be a source made with defineSource()' },
+);
+
 export const configSchema = z.object({
   flow: flowSchema,
   /** Where changes and events go out. @defaultValue none */
   integrations: z.array(integrationSchema).optional(),
+  /** Systems to fetch from on a schedule. @defaultValue none */
+  sources: z.array(sourceSchema).optional(),
   /** @defaultValue 8080 (`CONFLUO_PORT`) */
   port: z.number().int().min(0).max(65535).optional(),
   /** @defaultValue '127.0.0.1' (`CONFLUO_HOST`) */
@@ -51,6 +59,14 @@ export const configSchema = z.object({
       pollMs: z.number().int().min(1).optional(),
     })
     .optional(),
+  sourceRunner: z
+    .object({
+      /** How long a run holds its source without progress before another process may take over. @defaultValue 60000 (`CONFLUO_SOURCE_LEASE_MS`) */
+      leaseMs: z.number().int().min(100).optional(),
+      /** @defaultValue 1000 */
+      pollMs: z.number().int().min(1).optional(),
+    })
+    .optional(),
   ingest: z
     .object({
       /** @defaultValue 10000 */
@@ -66,10 +82,11 @@ export function defineConfig(config: ConfluoConfig): ConfluoConfig {
 }
 
 export interface Settings {
-  /** What this process does: take events in (HTTP API), apply rules, send deliveries. */
+  /** What this process does: take events in (HTTP API), apply rules, send deliveries, run sources on schedule. */
   roles: ReadonlySet<Exclude<Role, 'all'>>;
   flow: Flow;
   integrations: Integration[];
+  sources: Source[];
   port: number;
   host: string;
   db: string;
@@ -80,9 +97,10 @@ export interface Settings {
   processor: NonNullable<ConfluoConfig['processor']>;
   ingest: NonNullable<ConfluoConfig['ingest']>;
   delivery: NonNullable<ConfluoConfig['delivery']>;
+  sourceRunner: NonNullable<ConfluoConfig['sourceRunner']>;
 }
 
-export const ROLES = ['all', 'ingest', 'process', 'deliver'] as const;
+export const ROLES = ['all', 'ingest', 'process', 'deliver', 'pull'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Flags {
@@ -125,7 +143,7 @@ export function parseRoles(text: string): Settings['roles'] {
   const names = text.split(',').map((r) => r.trim()).filter(Boolean);
   const unknown = names.filter((r) => !(ROLES as readonly string[]).includes(r));
   if (names.length === 0 || unknown.length > 0) throw new ConfigError(`--role takes ${ROLES.join(', ')} (comma-separated), got "${text}"`);
-  return new Set(names.includes('all') ? (['ingest', 'process', 'deliver'] as const) : (names as Array<Exclude<Role, 'all'>>));
+  return new Set(names.includes('all') ? (['ingest', 'process', 'deliver', 'pull'] as const) : (names as Array<Exclude<Role, 'all'>>));
 }
 
 export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, flags: Flags = {}): Settings {
@@ -139,6 +157,7 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     roles: parseRoles(flags.role ?? env.CONFLUO_ROLE ?? 'all'),
     flow: config.flow,
     integrations: config.integrations ?? [],
+    sources: config.sources ?? [],
     port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? 8080,
     host: flags.host ?? env.CONFLUO_HOST ?? config.host ?? '127.0.0.1',
     db,
@@ -151,6 +170,10 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     delivery: {
       ...config.delivery,
       ...(env.CONFLUO_DELIVERY_LEASE_MS ? { leaseMs: integer('CONFLUO_DELIVERY_LEASE_MS', env.CONFLUO_DELIVERY_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
+    },
+    sourceRunner: {
+      ...config.sourceRunner,
+      ...(env.CONFLUO_SOURCE_LEASE_MS ? { leaseMs: integer('CONFLUO_SOURCE_LEASE_MS', env.CONFLUO_SOURCE_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
     },
   };
 }

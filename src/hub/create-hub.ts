@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { requireAdmin } from '../api/admin-auth.js';
 import { deliveryApiRoutes } from '../api/delivery-api.js';
 import { readApiRoutes } from '../api/read-api.js';
+import { sourceApiRoutes } from '../api/source-api.js';
 import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
 import type { Integration } from '../delivery/integration.js';
 import { createOutbox } from '../delivery/outbox.js';
@@ -17,6 +18,8 @@ import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-han
 import { eventsRoutes } from '../protocol/http.js';
 import { HandlerRegistry } from '../protocol/registry.js';
 import { matchesAny } from '../security/secrets.js';
+import type { Source } from '../sources/source.js';
+import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
 import type { Store } from '../store/store.js';
 import type { EventTrace } from '../store/types.js';
 
@@ -46,6 +49,14 @@ export interface HubOptions {
    * @defaultValue true
    */
   deliver?: boolean;
+  /** Systems Confluo fetches from on a schedule. */
+  sources?: readonly Source[];
+  sourceRunner?: Omit<SourceRunnerOptions, 'onAccepted'>;
+  /**
+   * Run sources on their schedule in this process (runs by hand work in every process).
+   * @defaultValue true
+   */
+  pull?: boolean;
   /** Raised once per transition, e.g. an integration auto-disabled; also logged at error level. */
   onAlert?: (alert: Alert) => void;
 }
@@ -55,6 +66,7 @@ export interface Hub {
   readonly store: Store;
   readonly processor: Processor;
   readonly dispatcher: Dispatcher;
+  readonly sources: SourceRunner;
   readonly log: Logger;
   /** Starts the processor and the HTTP server; resolves with the base URL. */
   listen(options?: { port?: number; host?: string }): Promise<string>;
@@ -91,6 +103,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     },
   });
   const inbox = new InboxWriter(store, { onAccepted: () => processor.wake() });
+  const sources = new SourceRunner(store, flow, options.sources ?? [], log.child({ component: 'sources' }), {
+    ...options.sourceRunner,
+    onAccepted: () => processor.wake(),
+  });
+  await sources.register();
   const registry = options.registry ?? new HandlerRegistry();
   registerIngestHandlers(
     {
@@ -114,6 +131,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     requireAdmin(api, options.adminTokens);
     await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
     await deliveryApiRoutes(api, { store, integrations: dispatcher.integrations, onChanged: () => dispatcher.wake() });
+    await sourceApiRoutes(api, { store, runner: sources });
   });
   app.get('/healthz', async (_request, reply) => {
     try {
@@ -131,10 +149,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     store,
     processor,
     dispatcher,
+    sources,
     log,
     async listen({ port = 8080, host = '127.0.0.1' } = {}) {
       if (options.process !== false) processor.start();
       if (options.deliver !== false) dispatcher.start();
+      if (options.pull !== false) sources.start();
       const address = await app.listen({ port, host });
       return address;
     },
@@ -142,6 +162,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       if (closed) return;
       closed = true;
       await app.close();
+      await sources.close();
       await inbox.drain();
       await processor.stop();
       await dispatcher.stop();
