@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One PostgreSQL server per run (embedded unless CONFLUO_TEST_DATABASE_URL is set).
+    globalSetup: ['./test/postgres-global-setup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });
