@@ -71,7 +71,8 @@ export function defineEntity<const N extends string, const K extends readonly st
             throw new KeyError(field, `key field "${field}" is empty`);
           }
           const text = String(raw);
-          if (text.includes(separator)) {
+          // With one key field the key is the value itself: nothing to split, so any separator may appear.
+          if (fields.length > 1 && text.includes(separator)) {
             throw new KeyError(field, `key field "${field}" must not contain the separator "${separator}"`);
           }
           if (text.includes('/')) throw new KeyError(field, `key field "${field}" must not contain "/"`);
@@ -80,6 +81,7 @@ export function defineEntity<const N extends string, const K extends readonly st
         .join(separator);
     },
     parseKey(key) {
+      if (fields.length === 1) return key.length === 0 ? undefined : ({ [fields[0] as string]: key } as Record<K[number], string>);
       const pieces = key.split(separator);
       if (pieces.length !== fields.length || pieces.some((p) => p.length === 0)) return undefined;
       return Object.fromEntries(fields.map((f, i) => [f, pieces[i]])) as Record<K[number], string>;

@@ -21,6 +21,14 @@ describe('defineEntity', () => {
     expect(person.parseKey('CO:')).toBeUndefined();
   });
 
+  it('keeps a one-field key as it is, separator and all', () => {
+    const account = defineEntity({ name: 'account', key: { fields: ['account'] }, parts: { p: z.object({}) } });
+    expect(account.formatKey({ account: '0001-1' })).toBe('0001-1');
+    expect(account.parseKey('0001-1')).toEqual({ account: '0001-1' });
+    expect(account.parseKey('')).toBeUndefined();
+    expect(() => account.formatKey({ account: 'a/b' })).toThrow(/must not contain "\/"/);
+  });
+
   it('refuses key values that are empty or contain the separator or a slash', () => {
     expect(() => person.formatKey({ country: 'C:O', id: 1 })).toThrow(/must not contain the separator ":"/);
     expect(() => person.formatKey({ country: '', id: 1 })).toThrow(/"country" is empty/);
