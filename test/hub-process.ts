@@ -1,5 +1,5 @@
 // A real hub in a child process, for tests that must kill it: the confluo CLI
-// with the customer-sync example on a given SQLite file, leading its own
+// with the customer-sync example (or another config) on a given SQLite file, leading its own
 // process group so SIGKILL also takes tsx's esbuild helper. Every child a test
 // file starts is tracked, so `killAllHubs()` in afterEach leaves none behind.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,10 +28,10 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-export async function startHubProcess(options: { dbPath: string; env: NodeJS.ProcessEnv; drop?: string[] }): Promise<HubProcess> {
+export async function startHubProcess(options: { dbPath: string; env: NodeJS.ProcessEnv; drop?: string[]; config?: string }): Promise<HubProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, CONFLUO_LOG_LEVEL: 'info', CONFLUO_HOST: '127.0.0.1', ...options.env };
   for (const name of options.drop ?? []) delete env[name];
-  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
+  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', options.config ?? 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 // The `confluo` command line.
 import { Command } from 'commander';
+import { listRejected, listSources, resetCheckpoint, runSource } from './source-commands.js';
 import { ConfluoError } from '../errors/index.js';
 import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, setIntegration, showDelivery } from './delivery-commands.js';
 import { listParked, showCredentials, showEvent, unpark } from './operator.js';
@@ -66,6 +67,28 @@ export function program(): Command {
     .option('--until <time>', 'ISO time (default: now)')
     .option(...dbOption)
     .action(replayIntegration);
+
+  const sources = cli.command('sources').description('systems Confluo fetches from on a schedule');
+  sources.command('list').description('schedule, state, last run and checkpoint of each source').option(...dbOption).action(listSources);
+  sources
+    .command('run <name>')
+    .description('run a source now, in this process, and print the run summary (refused while another run holds it)')
+    .option('-c, --config <file>', 'the hub config that defines the source')
+    .option(...dbOption)
+    .action(runSource);
+  sources
+    .command('rejected <name>')
+    .description('items the source could not turn into events, with the reason')
+    .option('--limit <n>', 'how many', '50')
+    .option('--after <id>', 'go on after this rejected item id')
+    .option(...dbOption)
+    .action(listRejected);
+  sources
+    .command('reset-checkpoint <name>')
+    .description('read from the beginning on the next run (asks first)')
+    .option('-y, --yes', 'do not ask')
+    .option(...dbOption)
+    .action(resetCheckpoint);
   return cli;
 }
 

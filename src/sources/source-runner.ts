@@ -28,6 +28,8 @@ export interface SourceRunnerOptions {
   pollMs?: number;
   /** Called after a page accepted at least one new event. */
   onAccepted?: () => void;
+  /** Called after each committed page, e.g. for a progress line. */
+  onPage?: (page: { source: string; runId: string; items: number; accepted: number; rejected: number }) => void;
   clock?: () => number;
 }
 
@@ -68,6 +70,7 @@ export class SourceRunner {
   readonly #leaseMs: number;
   readonly #pollMs: number;
   readonly #onAccepted: () => void;
+  readonly #onPage: NonNullable<SourceRunnerOptions['onPage']>;
   readonly #clock: () => number;
   readonly #owner = randomUUID();
   readonly #waker = new Waker();
@@ -83,6 +86,7 @@ export class SourceRunner {
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#pollMs = options.pollMs ?? 1000;
     this.#onAccepted = options.onAccepted ?? (() => undefined);
+    this.#onPage = options.onPage ?? (() => undefined);
     this.#clock = options.clock ?? Date.now;
     const byName = new Map<string, Source>();
     for (const source of sources) {
@@ -232,7 +236,9 @@ export class SourceRunner {
         });
         if (!committed) throw new Error('lost the source lease to another process; this page was not kept');
         pages += 1;
-        if (committed.outcomes.some((o) => o.status === 'accepted')) this.#onAccepted();
+        const accepted = committed.outcomes.filter((o) => o.status === 'accepted').length;
+        if (accepted > 0) this.#onAccepted();
+        this.#onPage({ source: source.name, runId, items: page.items.length + (page.rejected?.length ?? 0), accepted, rejected: prepared.rejected.length });
         checkpoint = toJson(page.checkpoint);
         if (!page.more) break;
         if (pages >= source.maxPagesPerRun) {
