@@ -28,10 +28,24 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-export async function startHubProcess(options: { dbPath: string; env: NodeJS.ProcessEnv; drop?: string[]; config?: string }): Promise<HubProcess> {
+export interface HubProcessOptions {
+  /** The SQLite file; ignored when `db` is given. */
+  dbPath?: string;
+  /** Any database URL, e.g. a PostgreSQL one. */
+  db?: string;
+  env: NodeJS.ProcessEnv;
+  drop?: string[];
+  config?: string;
+  /** `--role`, e.g. `process` or `ingest,deliver`. @defaultValue all */
+  role?: string;
+}
+
+export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
+  const db = options.db ?? (options.dbPath ? `sqlite:${options.dbPath}` : undefined);
+  if (!db) throw new Error('startHubProcess needs dbPath or db');
   const env: NodeJS.ProcessEnv = { ...process.env, CONFLUO_LOG_LEVEL: 'info', CONFLUO_HOST: '127.0.0.1', ...options.env };
   for (const name of options.drop ?? []) delete env[name];
-  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', options.config ?? 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
+  const child = spawn(process.execPath, ['bin/confluo.mjs', 'start', '--config', options.config ?? 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', db, ...(options.role ? ['--role', options.role] : [])], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
