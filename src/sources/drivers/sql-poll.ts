@@ -30,6 +30,8 @@ import type { PullContext, PullPage, SourceDriver } from '../source-driver.js';
 import { SqlPollError } from './sql-poll-error.js';
 import { jsonSafe, rowTypes } from './sql-poll-values.js';
 
+export { SqlPollError } from './sql-poll-error.js';
+
 const isPool = (value: unknown): value is pg.Pool =>
   typeof value === 'object' && value !== null && typeof (value as pg.Pool).query === 'function' && typeof (value as pg.Pool).connect === 'function';
 
