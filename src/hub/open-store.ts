@@ -1,8 +1,10 @@
 // Picks the store driver from a database URL: `sqlite:<path>` (the default,
-// embedded) or, later, `postgres://…`.
+// embedded) or `postgres://…` / `postgresql://…` (shared by many processes).
+// Opening migrates the schema, so every start brings the database up to date.
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors/index.js';
 import type { Store } from '../store/store.js';
+import { PostgresStore } from '../store/postgres/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 
 export function sqlitePath(url: string): string | undefined {
@@ -20,7 +22,14 @@ export async function openStore(url: string): Promise<Store> {
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    throw new ConfigError('the PostgreSQL driver is not in this version of Confluo yet: use sqlite:<path>');
+    const store = new PostgresStore({ url });
+    try {
+      await store.init();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
   }
-  throw new ConfigError(`database URL "${url}" is not one Confluo knows: use sqlite:<path>`);
+  throw new ConfigError(`database URL "${url}" is not one Confluo knows: use sqlite:<path> or postgres://user:password@host:port/database`);
 }

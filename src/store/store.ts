@@ -1,6 +1,6 @@
 // The Store port. The engine, ingest and read API speak only this interface;
-// `store/sqlite` and (later) `store/postgres` implement it and run the same
-// contract suite (`store/store.contract.ts`).
+// `store/sqlite` and `store/postgres` implement it and run the same contract
+// suite (`store/store.contract.ts`).
 import type { DeliveryStore } from './delivery-store.js';
 import type { SourceStore } from './source-store.js';
 import type {
@@ -22,11 +22,21 @@ export interface ClaimedBatch {
   records: Map<string, StoredRecord>;
 }
 
+/** What `onWake` listens for: events queued (`inbox`) or deliveries due (`deliveries`). */
+export type WakeChannel = 'inbox' | 'deliveries';
+
 export interface Store extends DeliveryStore, SourceStore {
   readonly driver: string;
   /** Creates or migrates the schema. Safe to call on every start. */
   init(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `listener` when some process committed work on `channel`, and once whenever listening
+   * (re)starts, so idle loops need not wait for their next poll. Returns a function that stops
+   * the calls. Optional: a driver without notifications (SQLite, one process) has none, and
+   * polling is the fallback either way.
+   */
+  onWake?(channel: WakeChannel, listener: () => void): () => void;
 
   /** Durably records events (one transaction for the whole array), deduplicating by event id. */
   accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;

@@ -1,0 +1,245 @@
+// Processing on a shared database: a worker claims keys, not just events. A
+// claimed key is leased to its worker (`inbox_leases`, database clock) until
+// the batch commits or the lease runs out; nobody else applies its events
+// meanwhile, and a dead worker's keys are taken over after the lease. Commits
+// keep SQLite's optimistic guards too, so a worker whose lease ran out writes
+// nothing.
+import type pg from 'pg';
+import { StaleBatchError } from '../../errors/index.js';
+import { encodeOptional } from '../json-columns.js';
+import { recordId, type ClaimedBatch } from '../store.js';
+import type { BatchCommit, StoredRecord } from '../types.js';
+import { LOCKS, NOW_MS, transaction } from './connection.js';
+import { toInboxEvent, toRecord, type InboxRow, type RecordRow } from './inbox-rows.js';
+import { insertDeliveries } from './postgres-deliveries.js';
+
+/** The distinct (entity, key) pairs, as two arrays for `unnest`. */
+function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[], string[]] {
+  const unique = new Map<string, { entity: string; key: string }>();
+  for (const p of pairs) unique.set(recordId(p.entity, p.key), p);
+  return [[...unique.values()].map((p) => p.entity), [...unique.values()].map((p) => p.key)];
+}
+
+export class InboxClaims {
+  readonly #pool: pg.Pool;
+  readonly #options: { owner: string; claimLeaseMs: number };
+
+  constructor(pool: pg.Pool, options: { owner: string; claimLeaseMs: number }) {
+    this.#pool = pool;
+    this.#options = options;
+  }
+
+  /**
+   * Claims run one at a time across all processes (a transaction advisory lock held for a few
+   * milliseconds), so each claimer sees the leases of the one before and takes the next keys
+   * instead of racing for the same ones. The batch is, per key, every queued event up to the
+   * last one that fit under `limit`: a prefix of the key's queue.
+   */
+  async claimBatch(limit: number): Promise<ClaimedBatch> {
+    const { owner, claimLeaseMs } = this.#options;
+    return transaction(this.#pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCKS.class, LOCKS.claims]);
+      const heads = await client.query<{ entity: string; key: string; last: number }>(
+        `WITH candidates AS (
+           SELECT i.seq, i.entity, i.key FROM inbox i
+           WHERE i.status = 'queued'
+             AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.entity = i.entity AND p.key = i.key)
+             AND NOT EXISTS (SELECT 1 FROM inbox_leases l WHERE l.entity = i.entity AND l.key = i.key AND l.owner <> $1 AND l.lease_until > ${NOW_MS})
+           ORDER BY i.seq LIMIT $2)
+         SELECT entity, key, max(seq) AS last FROM candidates GROUP BY entity, key ORDER BY entity, key`,
+        [owner, limit],
+      );
+      if (heads.rows.length === 0) return { events: [], records: new Map() };
+      const entities = heads.rows.map((h) => h.entity);
+      const keys = heads.rows.map((h) => h.key);
+      // Claims are serialized, so every key here is free; the condition only guards that promise.
+      const won = await client.query<{ entity: string; key: string }>(
+        `INSERT INTO inbox_leases (entity, key, owner, lease_until)
+         SELECT e, k, $3, ${NOW_MS} + $4 FROM unnest($1::text[], $2::text[]) AS u(e, k) ORDER BY e, k
+         ON CONFLICT (entity, key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+           WHERE inbox_leases.owner = excluded.owner OR inbox_leases.lease_until <= ${NOW_MS}
+         RETURNING entity, key`,
+        [entities, keys, owner, claimLeaseMs],
+      );
+      const held = new Set(won.rows.map((r) => recordId(r.entity, r.key)));
+      const ours = heads.rows.filter((h) => held.has(recordId(h.entity, h.key)));
+      // Read after the leases are ours: a previous holder's late commit either landed before
+      // (and is seen here) or now fails its lease check.
+      const events = await client.query<InboxRow>(
+        `SELECT i.* FROM inbox i JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS w(entity, key, last) ON i.entity = w.entity AND i.key = w.key
+         WHERE i.status = 'queued' AND i.seq <= w.last ORDER BY i.seq`,
+        [ours.map((h) => h.entity), ours.map((h) => h.key), ours.map((h) => h.last)],
+      );
+      const found = await client.query<RecordRow>(
+        'SELECT r.* FROM records r JOIN unnest($1::text[], $2::text[]) AS w(entity, key) ON r.entity = w.entity AND r.key = w.key',
+        [ours.map((h) => h.entity), ours.map((h) => h.key)],
+      );
+      const byId = new Map(found.rows.map((r) => [recordId(r.entity, r.key), toRecord(r)]));
+      const records = new Map<string, StoredRecord>();
+      const rows = events.rows.map(toInboxEvent);
+      for (const event of rows) {
+        const id = recordId(event.entity, event.key);
+        const record = byId.get(id);
+        if (record && !records.has(id)) records.set(id, record);
+      }
+      return { events: rows, records };
+    });
+  }
+
+  async commitBatch(batch: BatchCommit): Promise<void> {
+    const owner = this.#options.owner;
+    const [entities, keys] = keyColumns([...batch.records.map((r) => r.record), ...batch.processed.map((p) => p.result), ...batch.parked]);
+    await transaction(this.#pool, async (client) => {
+      if (entities.length > 0) {
+        // Locked in key order; a claimer taking over a key waits for this commit, and this commit
+        // refuses to land on a key another worker took over after our lease ran out.
+        const leases = await client.query<{ entity: string; key: string; owner: string }>(
+          `SELECT l.entity, l.key, l.owner FROM inbox_leases l JOIN unnest($1::text[], $2::text[]) AS w(entity, key) ON l.entity = w.entity AND l.key = w.key
+           ORDER BY l.entity, l.key FOR UPDATE OF l`,
+          [entities, keys],
+        );
+        const lost = leases.rows.find((l) => l.owner !== owner);
+        if (lost) throw new StaleBatchError(`key ${lost.entity}/${lost.key} was taken over by another worker after this one's lease ran out`);
+      }
+      await this.#writeRecords(client, batch.records);
+      if (batch.audit.length > 0) {
+        const a = batch.audit;
+        await client.query(
+          `INSERT INTO audit (entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at)
+           SELECT entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at
+           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])
+             WITH ORDINALITY AS u(entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at, n)
+           ORDER BY n`,
+          [
+            a.map((x) => x.entity),
+            a.map((x) => x.key),
+            a.map((x) => x.version),
+            a.map((x) => x.part),
+            a.map((x) => x.field),
+            a.map((x) => encodeOptional(x.oldValue)),
+            a.map((x) => encodeOptional(x.newValue)),
+            a.map((x) => x.rule),
+            a.map((x) => x.eventId),
+            a.map((x) => x.flowId),
+            a.map((x) => x.at),
+          ],
+        );
+      }
+      if (batch.changes.length > 0) {
+        const c = batch.changes;
+        await client.query(
+          `INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at)
+           SELECT entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at
+           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
+             WITH ORDINALITY AS u(entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at, n)
+           ORDER BY n`,
+          [
+            c.map((x) => x.entity),
+            c.map((x) => x.key),
+            c.map((x) => x.version),
+            c.map((x) => x.eventId),
+            c.map((x) => x.flowId),
+            c.map((x) => x.rule),
+            c.map((x) => JSON.stringify(x.changedParts)),
+            c.map((x) => JSON.stringify(x.diffs)),
+            c.map((x) => JSON.stringify(x.record)),
+            c.map((x) => x.at),
+          ],
+        );
+      }
+      await insertDeliveries(client, batch.deliveries);
+      if (batch.digestItems.length > 0) {
+        const d = batch.digestItems;
+        await client.query(
+          `INSERT INTO digest_items (integration, window_start, entity, key, event_id, item, created_at)
+           SELECT integration, window_start, entity, key, event_id, item, created_at
+           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+             WITH ORDINALITY AS u(integration, window_start, entity, key, event_id, item, created_at, n)
+           ORDER BY n`,
+          [d.map((x) => x.integration), d.map((x) => x.windowStart), d.map((x) => x.entity), d.map((x) => x.key), d.map((x) => x.eventId), d.map((x) => JSON.stringify(x.item)), d.map((x) => x.createdAt)],
+        );
+      }
+      if (batch.processed.length > 0) {
+        const p = batch.processed;
+        const done = await client.query<{ seq: number }>(
+          `UPDATE inbox SET status = 'processed', processed_at = u.at, result = u.result
+           FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(seq, at, result)
+           WHERE inbox.seq = u.seq AND inbox.status = 'queued' RETURNING inbox.seq`,
+          [p.map((x) => x.seq), p.map((x) => x.at), p.map((x) => JSON.stringify(x.result))],
+        );
+        if (done.rows.length !== p.length) {
+          const settled = new Set(done.rows.map((r) => r.seq));
+          const missing = p.find((x) => !settled.has(x.seq)) ?? p[0]!;
+          throw new StaleBatchError(`event ${missing.eventId} is no longer queued`);
+        }
+      }
+      if (batch.parked.length > 0) {
+        const p = batch.parked;
+        const errors = p.map((x) => JSON.stringify(x.error));
+        const marked = await client.query<{ event_id: string }>(
+          `UPDATE inbox SET status = 'parked', error = u.error FROM unnest($1::text[], $2::text[]) AS u(event_id, error)
+           WHERE inbox.event_id = u.event_id AND inbox.status = 'queued' RETURNING inbox.event_id`,
+          [p.map((x) => x.eventId), errors],
+        );
+        if (marked.rows.length !== p.length) {
+          const settled = new Set(marked.rows.map((r) => r.event_id));
+          throw new StaleBatchError(`event ${(p.find((x) => !settled.has(x.eventId)) ?? p[0]!).eventId} is no longer queued`);
+        }
+        await client.query(
+          `INSERT INTO parked (entity, key, event_id, error, parked_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`,
+          [p.map((x) => x.entity), p.map((x) => x.key), p.map((x) => x.eventId), errors, p.map((x) => x.parkedAt)],
+        );
+      }
+      if (entities.length > 0) {
+        await client.query(
+          'DELETE FROM inbox_leases l USING unnest($1::text[], $2::text[]) AS w(entity, key) WHERE l.entity = w.entity AND l.key = w.key AND l.owner = $3',
+          [entities, keys, owner],
+        );
+      }
+    });
+  }
+
+  /** Each record guarded by the version it was read at; any miss makes the batch stale. */
+  async #writeRecords(client: pg.PoolClient, records: BatchCommit['records']): Promise<void> {
+    const created = records.filter((r) => r.expectedVersion === 0).map((r) => r.record);
+    const updated = records.filter((r) => r.expectedVersion !== 0);
+    const stale = (wanted: StoredRecord[], written: Array<{ entity: string; key: string }>, expected: (r: StoredRecord) => number) => {
+      const done = new Set(written.map((w) => recordId(w.entity, w.key)));
+      const missing = wanted.find((r) => !done.has(recordId(r.entity, r.key))) ?? wanted[0]!;
+      return new StaleBatchError(`record ${missing.entity}/${missing.key} moved past version ${expected(missing)}`);
+    };
+    if (created.length > 0) {
+      const { rows } = await client.query<{ entity: string; key: string }>(
+        `INSERT INTO records (entity, key, version, parts, created_at, updated_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
+         ON CONFLICT (entity, key) DO NOTHING RETURNING entity, key`,
+        [created.map((r) => r.entity), created.map((r) => r.key), created.map((r) => r.version), created.map((r) => JSON.stringify(r.parts)), created.map((r) => r.createdAt), created.map((r) => r.updatedAt)],
+      );
+      if (rows.length !== created.length) throw stale(created, rows, () => 0);
+    }
+    if (updated.length > 0) {
+      const expectedOf = new Map(updated.map((u) => [recordId(u.record.entity, u.record.key), u.expectedVersion]));
+      const { rows } = await client.query<{ entity: string; key: string }>(
+        `UPDATE records r SET version = u.version, parts = u.parts, updated_at = u.updated_at
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[]) AS u(entity, key, version, parts, updated_at, expected)
+         WHERE r.entity = u.entity AND r.key = u.key AND r.version = u.expected RETURNING r.entity, r.key`,
+        [
+          updated.map((u) => u.record.entity),
+          updated.map((u) => u.record.key),
+          updated.map((u) => u.record.version),
+          updated.map((u) => JSON.stringify(u.record.parts)),
+          updated.map((u) => u.record.updatedAt),
+          updated.map((u) => u.expectedVersion),
+        ],
+      );
+      if (rows.length !== updated.length) {
+        throw stale(
+          updated.map((u) => u.record),
+          rows,
+          (r) => expectedOf.get(recordId(r.entity, r.key)) ?? 0,
+        );
+      }
+    }
+  }
+}

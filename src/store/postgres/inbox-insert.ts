@@ -1,0 +1,51 @@
+// Writing events into the inbox, shared by `accept` and source page commits.
+import type pg from 'pg';
+import type { AcceptOutcome, NewInboxEvent } from '../types.js';
+import { CHANNELS, LOCKS } from './connection.js';
+
+/**
+ * Inserts the events in the caller's transaction, deduplicating by event id (also within the
+ * array), and queues a wake-up for idle processors that fires on commit.
+ *
+ * Sequence numbers are drawn at insert but become visible at commit, so two transactions could
+ * commit a key's seq 8 after its seq 9 and a processor would apply 9 first. A transaction lock
+ * per key (taken in one order, so two writers never deadlock) makes a key's writers take turns:
+ * per key, seq order is commit order.
+ */
+export async function insertInbox(client: pg.ClientBase, events: readonly NewInboxEvent[]): Promise<AcceptOutcome[]> {
+  if (events.length === 0) return [];
+  const entities = events.map((e) => e.entity);
+  const keys = events.map((e) => e.key);
+  await client.query(
+    `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(e || '/' || k) AS h FROM unnest($2::text[], $3::text[]) AS u(e, k) ORDER BY h) AS ordered`,
+    [LOCKS.keysClass, entities, keys],
+  );
+  const { rows } = await client.query<{ event_id: string; seq: number }>(
+    `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
+     SELECT event_id, name, version, flow_id, entity, key, envelope, accepted_at
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+       WITH ORDINALITY AS u(event_id, name, version, flow_id, entity, key, envelope, accepted_at, n)
+     ORDER BY n
+     ON CONFLICT (event_id) DO NOTHING
+     RETURNING event_id, seq`,
+    [
+      events.map((e) => e.eventId),
+      events.map((e) => e.name),
+      events.map((e) => e.version),
+      events.map((e) => e.flowId),
+      entities,
+      keys,
+      events.map((e) => JSON.stringify(e.envelope)),
+      events.map((e) => e.acceptedAt),
+    ],
+  );
+  const inserted = new Map(rows.map((r) => [r.event_id, r.seq]));
+  const outcomes = events.map((e): AcceptOutcome => {
+    const seq = inserted.get(e.eventId);
+    if (seq === undefined) return { status: 'duplicate' };
+    inserted.delete(e.eventId); // a second copy in the same array is a duplicate
+    return { status: 'accepted', seq };
+  });
+  if (rows.length > 0) await client.query('SELECT pg_notify($1, $2)', [CHANNELS.inbox, '']);
+  return outcomes;
+}

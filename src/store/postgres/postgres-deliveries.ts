@@ -1,0 +1,349 @@
+// The outbound half of the PostgreSQL store (the DeliveryStore port). Claims
+// lock rows with `FOR UPDATE SKIP LOCKED`, so dispatchers in many processes
+// share the due deliveries without waiting on each other; a lease makes a
+// killed dispatcher's deliveries due again.
+import type pg from 'pg';
+import type { DeliveryStore } from '../delivery-store.js';
+import type {
+  AttemptSettlement,
+  ClaimRequest,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  DeliveryStatus,
+  DigestWindow,
+  IntegrationRow,
+  IntegrationState,
+  NewDelivery,
+} from '../delivery-types.js';
+import { DELIVERY_STATUSES } from '../delivery-types.js';
+import { CHANNELS, storableText, transaction } from './connection.js';
+
+interface DeliveryRowDb {
+  seq: number;
+  delivery_id: string;
+  integration: string;
+  kind: Delivery['kind'];
+  entity: string;
+  key: string;
+  event_id: string;
+  version: number | null;
+  request: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  total_attempts: number;
+  cycle_started_at: number;
+  next_attempt_at: number | null;
+  trigger: Delivery['trigger'];
+  last_error: string | null;
+  last_status: number | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+}
+
+interface AttemptRowDb {
+  delivery_id: string;
+  attempt: number;
+  trigger: DeliveryAttempt['trigger'];
+  started_at: number;
+  duration_ms: number;
+  method: string;
+  url: string;
+  request_headers: string;
+  status: number | null;
+  response: string | null;
+  error: string | null;
+  outcome: DeliveryAttempt['outcome'];
+  next_attempt_at: number | null;
+}
+
+const toDelivery = (r: DeliveryRowDb): Delivery => ({
+  seq: r.seq,
+  deliveryId: r.delivery_id,
+  integration: r.integration,
+  kind: r.kind,
+  entity: r.entity,
+  key: r.key,
+  eventId: r.event_id,
+  version: r.version,
+  request: r.request === null ? undefined : (JSON.parse(r.request) as Delivery['request']),
+  status: r.status,
+  attempts: r.attempts,
+  totalAttempts: r.total_attempts,
+  cycleStartedAt: r.cycle_started_at,
+  nextAttemptAt: r.next_attempt_at,
+  trigger: r.trigger,
+  lastError: r.last_error,
+  lastStatus: r.last_status,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  completedAt: r.completed_at,
+});
+
+const REPLAYABLE = `status IN ('succeeded', 'failed', 'dead') AND request IS NOT NULL`;
+const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
+/** Starts a new cycle: pending now, attempts counted afresh, sent as `manual`. `$1` is now. */
+const RESTART_CYCLE = `status = 'pending', attempts = 0, cycle_started_at = $1, next_attempt_at = $1, trigger = 'manual',
+  lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = $1`;
+
+const notifyDeliveries = (client: pg.ClientBase) => client.query('SELECT pg_notify($1, $2)', [CHANNELS.deliveries, '']);
+
+/** Writes new deliveries in the caller's transaction (the outbox); pending ones wake dispatchers on commit. */
+export async function insertDeliveries(client: pg.ClientBase, deliveries: readonly NewDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  const d = deliveries;
+  await client.query(
+    `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
+     SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, created_at,
+            CASE WHEN status = 'pending' THEN created_at END, reason, created_at, created_at, CASE WHEN status = 'pending' THEN NULL ELSE created_at END
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::bigint[])
+       WITH ORDINALITY AS u(delivery_id, integration, kind, entity, key, event_id, version, request, status, reason, created_at, n)
+     ORDER BY n
+     ON CONFLICT (delivery_id) DO NOTHING`,
+    [
+      d.map((x) => x.deliveryId),
+      d.map((x) => x.integration),
+      d.map((x) => x.kind),
+      d.map((x) => x.entity),
+      d.map((x) => x.key),
+      d.map((x) => x.eventId),
+      d.map((x) => x.version),
+      d.map((x) => (x.request === undefined ? null : JSON.stringify(x.request))),
+      d.map((x) => x.status),
+      d.map((x) => storableText(x.reason ?? null)),
+      d.map((x) => x.createdAt),
+    ],
+  );
+  if (d.some((x) => x.status === 'pending')) await notifyDeliveries(client);
+}
+
+export class PostgresDeliveries implements DeliveryStore {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async registerIntegrations(names: readonly string[], now: number): Promise<void> {
+    if (names.length === 0) return;
+    await this.#pool.query(
+      `INSERT INTO integrations (name, state, updated_at) SELECT n, 'active', $2 FROM unnest($1::text[]) AS u(n) ORDER BY n ON CONFLICT (name) DO NOTHING`,
+      [names, now],
+    );
+  }
+
+  async listIntegrations(): Promise<IntegrationRow[]> {
+    const [rows, counts] = await Promise.all([
+      this.#pool.query<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>(
+        'SELECT * FROM integrations ORDER BY name',
+      ),
+      this.#pool.query<{ integration: string; status: DeliveryStatus; n: number }>('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status'),
+    ]);
+    return rows.rows.map((r) => {
+      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+      for (const c of counts.rows) if (c.integration === r.name) byStatus[c.status] = c.n;
+      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
+    });
+  }
+
+  async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
+    return transaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ state: IntegrationState }>('SELECT state FROM integrations WHERE name = $1 FOR UPDATE', [name]);
+      const previous = rows[0]?.state;
+      if (previous === undefined) return undefined;
+      // Coming back to active forgives the failure streak that disabled it.
+      await client.query(
+        `UPDATE integrations SET state = $1, reason = $2, updated_at = $3,
+           failing_since = CASE WHEN $1 = 'active' THEN NULL ELSE failing_since END,
+           consecutive_failures = CASE WHEN $1 = 'active' THEN 0 ELSE consecutive_failures END
+         WHERE name = $4`,
+        [state, storableText(reason), now, name],
+      );
+      if (state === 'active' && previous !== 'active') await notifyDeliveries(client);
+      return previous;
+    });
+  }
+
+  async claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]> {
+    const { now, leaseMs, owner } = options;
+    const wanted = requests.filter((r) => r.limit > 0);
+    if (wanted.length === 0) return [];
+    return transaction(this.#pool, async (client) => {
+      const claimed: Delivery[] = [];
+      for (const request of wanted) {
+        // An older pending delivery of the key, in flight or waiting to retry, holds the later ones back.
+        const ordered = request.ordered
+          ? `AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.status = 'pending' AND e.integration = d.integration AND e.key = d.key AND e.seq < d.seq)`
+          : '';
+        const { rows } = await client.query<DeliveryRowDb>(
+          `WITH due AS (
+             SELECT d.seq FROM deliveries d
+             WHERE d.status = 'pending' AND d.integration = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
+               AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
+               ${ordered}
+             ORDER BY d.next_attempt_at, d.seq LIMIT $3
+             FOR UPDATE OF d SKIP LOCKED)
+           UPDATE deliveries d SET lease_until = $4, lease_owner = $5 FROM due WHERE d.seq = due.seq RETURNING d.*`,
+          [request.integration, now, request.limit, now + leaseMs, owner],
+        );
+        const batch = rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.seq - b.seq);
+        claimed.push(...batch);
+      }
+      return claimed;
+    });
+  }
+
+  async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
+    if (settlements.length === 0) return [];
+    return transaction(this.#pool, async (client) => {
+      // Integration rows first, in name order: two dispatchers settling for the same integrations
+      // then queue on them in one order instead of deadlocking.
+      await client.query(
+        'SELECT 1 FROM integrations WHERE name IN (SELECT integration FROM deliveries WHERE delivery_id = ANY($1::text[])) ORDER BY name FOR UPDATE',
+        [settlements.map((s) => s.attempt.deliveryId)],
+      );
+      const results: Array<{ failingSince: number | null; consecutiveFailures: number } | undefined> = [];
+      for (const s of settlements) {
+        const a = s.attempt;
+        const error = storableText(a.error);
+        const owned = await client.query<{ integration: string }>(
+          `UPDATE deliveries SET status = $1, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = $2, trigger = 'scheduled',
+             lease_until = NULL, lease_owner = NULL, last_error = $3, last_status = $4, updated_at = $5, completed_at = $6
+           WHERE delivery_id = $7 AND status = 'pending' AND lease_owner = $8 RETURNING integration`,
+          [s.status, s.nextAttemptAt, error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId, s.owner],
+        );
+        const integration = owned.rows[0]?.integration;
+        if (integration === undefined) {
+          results.push(undefined);
+          continue;
+        }
+        await client.query(
+          `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+          [a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, storableText(a.response), error, a.outcome, a.nextAttemptAt],
+        );
+        const streak = await client.query<{ failing_since: number | null; consecutive_failures: number }>(
+          s.integrationSucceeded
+            ? 'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = $1 RETURNING failing_since, consecutive_failures'
+            : 'UPDATE integrations SET failing_since = coalesce(failing_since, $2), consecutive_failures = consecutive_failures + 1 WHERE name = $1 RETURNING failing_since, consecutive_failures',
+          s.integrationSucceeded ? [integration] : [integration, a.startedAt],
+        );
+        const after = streak.rows[0];
+        results.push({ failingSince: after?.failing_since ?? null, consecutiveFailures: after?.consecutive_failures ?? 0 });
+      }
+      return results;
+    });
+  }
+
+  async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (column: string, value: unknown) => {
+      args.push(value);
+      where.push(`${column} $${args.length}`);
+    };
+    if (filter.integration !== undefined) add('integration =', filter.integration);
+    if (filter.status !== undefined) add('status =', filter.status);
+    if (filter.key !== undefined) add('key =', filter.key);
+    if (filter.eventId !== undefined) add('event_id =', filter.eventId);
+    if (filter.before !== undefined) add('seq <', filter.before);
+    args.push(filter.limit);
+    const { rows } = await this.#pool.query<DeliveryRowDb>(
+      `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${args.length}`,
+      args,
+    );
+    return rows.map(toDelivery);
+  }
+
+  async getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined> {
+    const [delivery, attempts] = await Promise.all([
+      this.#pool.query<DeliveryRowDb>('SELECT * FROM deliveries WHERE delivery_id = $1', [deliveryId]),
+      this.#pool.query<AttemptRowDb>('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id', [deliveryId]),
+    ]);
+    const row = delivery.rows[0];
+    if (!row) return undefined;
+    return {
+      ...toDelivery(row),
+      log: attempts.rows.map((a) => ({
+        deliveryId: a.delivery_id,
+        attempt: a.attempt,
+        trigger: a.trigger,
+        startedAt: a.started_at,
+        durationMs: a.duration_ms,
+        method: a.method,
+        url: a.url,
+        requestHeaders: JSON.parse(a.request_headers) as Record<string, string>,
+        status: a.status,
+        response: a.response,
+        error: a.error,
+        outcome: a.outcome,
+        nextAttemptAt: a.next_attempt_at,
+      })),
+    };
+  }
+
+  async retryDelivery(deliveryId: string, now: number): Promise<boolean> {
+    return transaction(this.#pool, async (client) => {
+      const { rowCount } = await client.query(`UPDATE deliveries SET ${RESTART_CYCLE} WHERE delivery_id = $2 AND ${REPLAYABLE}`, [now, deliveryId]);
+      if (rowCount !== 1) return false;
+      await notifyDeliveries(client);
+      return true;
+    });
+  }
+
+  async countReplayable(integration: string, since: number, until: number): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(
+      `SELECT count(*) AS n FROM deliveries WHERE integration = $1 AND created_at BETWEEN $2 AND $3 AND ${REPLAYABLE}`,
+      [integration, since, until],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async replayDeliveries(integration: string, since: number, until: number, options: { afterSeq: number; limit: number; now: number }): Promise<{ replayed: number; lastSeq: number | null }> {
+    return transaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ seq: number }>(
+        `WITH picked AS (
+           SELECT seq FROM deliveries WHERE integration = $2 AND created_at BETWEEN $3 AND $4 AND seq > $5 AND ${REPLAYABLE}
+           ORDER BY seq LIMIT $6 FOR UPDATE)
+         UPDATE deliveries d SET ${RESTART_CYCLE} FROM picked WHERE d.seq = picked.seq RETURNING d.seq`,
+        [options.now, integration, since, until, options.afterSeq, options.limit],
+      );
+      if (rows.length > 0) await notifyDeliveries(client);
+      return { replayed: rows.length, lastSeq: rows.length === 0 ? null : Math.max(...rows.map((r) => r.seq)) };
+    });
+  }
+
+  async takeDigestWindow(integration: string, windowMs: number, now: number): Promise<DigestWindow | undefined> {
+    const { rows } = await this.#pool.query<{ id: number; window_start: number; entity: string; key: string; event_id: string; item: string; created_at: number }>(
+      `SELECT * FROM digest_items WHERE integration = $1 AND NOT folded AND window_start = (
+         SELECT min(window_start) FROM digest_items WHERE integration = $1 AND NOT folded AND window_start + $2 <= $3)
+       ORDER BY id`,
+      [integration, windowMs, now],
+    );
+    const first = rows[0];
+    if (!first) return undefined;
+    return {
+      integration,
+      windowStart: first.window_start,
+      items: rows.map((r) => ({
+        id: r.id,
+        integration,
+        windowStart: r.window_start,
+        entity: r.entity,
+        key: r.key,
+        eventId: r.event_id,
+        item: JSON.parse(r.item),
+        createdAt: r.created_at,
+      })),
+    };
+  }
+
+  async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {
+    await transaction(this.#pool, async (client) => {
+      const { rowCount } = await client.query('UPDATE digest_items SET folded = true WHERE id = ANY($1::bigint[]) AND NOT folded', [window.items.map((i) => i.id)]);
+      if (rowCount !== window.items.length) throw new Error(`digest window ${window.integration}@${window.windowStart} was folded concurrently`);
+      if (delivery) await insertDeliveries(client, [delivery]);
+    });
+  }
+}

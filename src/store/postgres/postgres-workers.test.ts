@@ -1,0 +1,195 @@
+// Many workers on one PostgreSQL: claims are per key and leased, so two
+// workers never hold the same key, each key's events apply in order, and a
+// dead worker's keys are taken over once its lease runs out.
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
+import { StaleBatchError } from '../../errors/index.js';
+import { recordId, type ClaimedBatch } from '../store.js';
+import type { BatchCommit, NewInboxEvent, StoredRecord } from '../types.js';
+import { transaction } from './connection.js';
+import { insertInbox } from './inbox-insert.js';
+import { PostgresStore } from './postgres-store.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('pg_workers');
+  const store = new PostgresStore({ url: db.url });
+  await store.init();
+  await store.close();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+let n = 0;
+const event = (key: string): NewInboxEvent => {
+  n += 1;
+  return { eventId: `w-${n}`, name: 'crm:contact:updated', version: 1, flowId: `f-${n}`, entity: 'customer', key, envelope: { n }, acceptedAt: 1_700_000_000_000 + n };
+};
+
+/**
+ * What a processor would commit for a claimed batch: every event appended to its key's record
+ * (`parts.log.ids`), so the record shows the order events were applied in.
+ */
+function apply(batch: ClaimedBatch, at: number): BatchCommit {
+  const working = new Map(batch.records);
+  const commit: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
+  for (const e of batch.events) {
+    const id = recordId(e.entity, e.key);
+    const current = working.get(id);
+    const ids = [...((current?.parts.log?.ids as string[] | undefined) ?? []), e.eventId];
+    const next: StoredRecord = { entity: e.entity, key: e.key, version: (current?.version ?? 0) + 1, parts: { log: { ids } }, createdAt: current?.createdAt ?? at, updatedAt: at };
+    working.set(id, next);
+    commit.processed.push({ seq: e.seq, eventId: e.eventId, result: { entity: e.entity, key: e.key, version: next.version, changedParts: ['log'] }, at });
+  }
+  for (const [id, record] of working) {
+    if (record !== batch.records.get(id)) commit.records.push({ record, expectedVersion: batch.records.get(id)?.version ?? 0 });
+  }
+  return commit;
+}
+
+describe('PostgresStore with several workers', () => {
+  const opened: PostgresStore[] = [];
+  const open = async (owner: string, claimLeaseMs = 30_000) => {
+    const store = new PostgresStore({ url: db.url, owner, claimLeaseMs });
+    await store.init();
+    opened.push(store);
+    return store;
+  };
+  beforeEach(async () => {
+    // Each test starts with no queued events and no leases left by the one before.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query('DELETE FROM inbox; DELETE FROM records; DELETE FROM inbox_leases; DELETE FROM parked;');
+    await client.end();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  it('never hands two workers the same key at once, and applies every key in accept order', async () => {
+    const workers = await Promise.all(['A', 'B', 'C'].map((owner) => open(owner)));
+    const keys = Array.from({ length: 8 }, (_, i) => `ORD-${i}`);
+    const accepted = new Map<string, string[]>(keys.map((k) => [k, []]));
+    const holding = new Map<string, string>();
+    const batches = new Map<string, number>();
+    let producing = true;
+
+    const produce = async () => {
+      for (let round = 0; round < 20; round += 1) {
+        const events = Array.from({ length: 12 }, () => event(keys[Math.floor(Math.random() * keys.length)]!));
+        await workers[0]!.accept(events);
+        for (const e of events) accepted.get(e.key)!.push(e.eventId);
+        await sleep(Math.random() * 5);
+      }
+      producing = false;
+    };
+    const work = async (store: PostgresStore) => {
+      for (;;) {
+        const batch = await store.claimBatch(10);
+        if (batch.events.length === 0) {
+          if (!producing && (await store.stats()).queued === 0) return;
+          await sleep(2);
+          continue;
+        }
+        batches.set(store.owner, (batches.get(store.owner) ?? 0) + 1);
+        const claimedKeys = new Set(batch.events.map((e) => e.key));
+        for (const key of claimedKeys) {
+          expect(holding.get(key), `${store.owner} claimed ${key} while ${holding.get(key)} held it`).toBeUndefined();
+          holding.set(key, store.owner);
+        }
+        const commit = apply(batch, Date.now());
+        await sleep(Math.random() * 8); // applying takes a while; the others claim meanwhile
+        for (const key of claimedKeys) holding.delete(key);
+        await store.commitBatch(commit); // a StaleBatchError here means two workers raced for a key
+      }
+    };
+    await Promise.all([produce(), ...workers.map(work)]);
+
+    for (const key of keys) {
+      const record = await workers[0]!.getRecord('customer', key);
+      expect(record?.parts.log?.ids, key).toEqual(accepted.get(key));
+    }
+    expect([...batches.keys()].sort()).toEqual(['A', 'B', 'C']);
+  });
+
+  it('never lets a key’s later event be claimed while an earlier one is still committing', async () => {
+    const [store, worker] = [await open('writer'), await open('worker')];
+    const [early, late] = [event('RACE-1'), event('RACE-1')];
+    // A slow accept: its event has drawn the smaller seq but is not committed yet.
+    let commitEarly: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (commitEarly = resolve));
+    const pool = new pg.Pool({ connectionString: db.url });
+    pool.on('error', () => undefined);
+    let inserted: () => void = () => undefined;
+    const drawn = new Promise<void>((resolve) => (inserted = resolve));
+    const slow = transaction(pool, async (client) => {
+      await insertInbox(client, [early]);
+      inserted();
+      await gate;
+    });
+    try {
+      await drawn;
+      const fast = store.accept([late]);
+      await Promise.race([fast, sleep(300)]); // with nothing holding it back, it commits well within this
+      expect((await worker.claimBatch(10)).events).toEqual([]);
+      commitEarly();
+      await Promise.all([slow, fast]);
+    } finally {
+      commitEarly();
+      await pool.end();
+    }
+    const batch = await worker.claimBatch(10);
+    expect(batch.events.map((e) => e.eventId)).toEqual([early.eventId, late.eventId]);
+    expect(batch.events[0]!.seq).toBeLessThan(batch.events[1]!.seq);
+  });
+
+  it('takes over a killed worker’s keys once its lease runs out, in order, with events that came meanwhile', async () => {
+    const [killed, survivor] = [await open('killed', 300), await open('survivor', 300)];
+    const [k1, k2, other] = [event('KILL-1'), event('KILL-1'), event('KILL-2')];
+    await killed.accept([k1, k2, other]);
+    expect((await killed.claimBatch(2)).events.map((e) => e.eventId)).toEqual([k1.eventId, k2.eventId]);
+    await killed.close(); // dies with the batch in hand: its leases stay behind
+
+    const first = await survivor.claimBatch(10);
+    expect(first.events.map((e) => e.eventId)).toEqual([other.eventId]);
+    await survivor.commitBatch(apply(first, 1));
+    const k3 = event('KILL-1');
+    await survivor.accept([k3]);
+    expect((await survivor.claimBatch(10)).events).toEqual([]);
+
+    await sleep(400);
+    const taken = await survivor.claimBatch(10);
+    expect(taken.events.map((e) => e.eventId)).toEqual([k1.eventId, k2.eventId, k3.eventId]);
+    await survivor.commitBatch(apply(taken, 2));
+    expect((await survivor.getRecord('customer', 'KILL-1'))?.parts.log?.ids).toEqual([k1.eventId, k2.eventId, k3.eventId]);
+  });
+
+  it('refuses the late commit of a worker whose lease ran out and was taken over', async () => {
+    const [slow, fast] = [await open('slow', 300), await open('fast', 300)];
+    const e1 = event('SLOW-1');
+    await slow.accept([e1]);
+    const stale = await slow.claimBatch(10);
+    await sleep(400);
+    const taken = await fast.claimBatch(10);
+    expect(taken.events.map((e) => e.eventId)).toEqual([e1.eventId]);
+
+    await expect(slow.commitBatch(apply(stale, 1))).rejects.toThrow(StaleBatchError);
+    expect(await slow.getRecord('customer', 'SLOW-1')).toBeUndefined();
+    expect((await slow.getEvent(e1.eventId))?.status).toBe('queued');
+    await fast.commitBatch(apply(taken, 2));
+    expect((await fast.getEvent(e1.eventId))?.status).toBe('processed');
+  });
+
+  it('lets a worker commit after its lease ran out when nobody took the key over', async () => {
+    const lone = await open('lone', 100);
+    const e1 = event('LONE-1');
+    await lone.accept([e1]);
+    const batch = await lone.claimBatch(10);
+    await sleep(200);
+    await lone.commitBatch(apply(batch, 1));
+    expect((await lone.getEvent(e1.eventId))?.status).toBe('processed');
+  });
+});

@@ -1,0 +1,91 @@
+// LISTEN for the store's notification channels on one dedicated connection
+// (a pooled one would be handed to other work). Idle processors and
+// dispatchers in every process wake when work is committed anywhere; polling
+// stays as the fallback for a notification lost while the connection was down.
+import pg from 'pg';
+import type { WakeChannel } from '../store.js';
+import { CHANNELS } from './connection.js';
+
+const RETRY_MS = { first: 500, max: 10_000 };
+
+export class WakeListener {
+  readonly #config: pg.ClientConfig;
+  readonly #listeners: Record<WakeChannel, Set<() => void>> = { inbox: new Set(), deliveries: new Set() };
+  #client: pg.Client | undefined;
+  #connecting = false;
+  #closed = false;
+  #retryMs = RETRY_MS.first;
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(config: pg.ClientConfig) {
+    this.#config = config;
+  }
+
+  /** Calls `listener` on every notification on `channel`, and once whenever listening (re)starts. */
+  add(channel: WakeChannel, listener: () => void): () => void {
+    this.#listeners[channel].add(listener);
+    this.#start();
+    return () => {
+      this.#listeners[channel].delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  #fire(channel: WakeChannel): void {
+    for (const listener of this.#listeners[channel]) listener();
+  }
+
+  #start(): void {
+    if (this.#client || this.#connecting || this.#closed) return;
+    this.#connecting = true;
+    void this.#connect().finally(() => (this.#connecting = false));
+  }
+
+  async #connect(): Promise<void> {
+    const client = new pg.Client(this.#config);
+    const lost = () => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      client.end().catch(() => undefined);
+      this.#later();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (message) => {
+      const channel = (Object.keys(CHANNELS) as WakeChannel[]).find((c) => CHANNELS[c] === message.channel);
+      if (channel) this.#fire(channel);
+    });
+    try {
+      await client.connect();
+      for (const name of Object.values(CHANNELS)) await client.query(`LISTEN ${pg.escapeIdentifier(name)}`);
+    } catch {
+      client.end().catch(() => undefined);
+      this.#later();
+      return;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.#client = client;
+    this.#retryMs = RETRY_MS.first;
+    // Work committed while nobody listened sent its notification to no one: look now.
+    this.#fire('inbox');
+    this.#fire('deliveries');
+  }
+
+  #later(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => this.#start(), this.#retryMs);
+    this.#retry.unref();
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MS.max);
+  }
+}
