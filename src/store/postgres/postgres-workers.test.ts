@@ -3,8 +3,11 @@
 // dead worker's keys are taken over once its lease runs out.
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ledgerFlow } from '../../../test/flows.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
+import { Processor } from '../../engine/processor.js';
 import { StaleBatchError } from '../../errors/index.js';
 import { recordId, type ClaimedBatch } from '../store.js';
 import type { BatchCommit, NewInboxEvent, StoredRecord } from '../types.js';
@@ -191,5 +194,33 @@ describe('PostgresStore with several workers', () => {
     await sleep(200);
     await lone.commitBatch(apply(batch, 1));
     expect((await lone.getEvent(e1.eventId))?.status).toBe('processed');
+  });
+
+  it('runs the real processor as two workers: every account ends as if its entries were applied one by one', async () => {
+    const stores = [await open('proc-A'), await open('proc-B')];
+    const keys = ['L1', 'L2', 'L3', 'L4', 'L5'];
+    const posted = new Map<string, string[]>(keys.map((k) => [k, []]));
+    const processors = stores.map((store) => new Processor(store, ledgerFlow, pino({ level: 'silent' }), { batchSize: 7, idlePollMs: 5 }));
+    processors.forEach((p) => p.start());
+    try {
+      for (let round = 0; round < 30; round += 1) {
+        const events = Array.from({ length: 10 }, (_, i) => {
+          const e = event(keys[(round * 3 + i) % keys.length]!);
+          const label = e.eventId;
+          return { ...e, entity: 'account', name: 'ledger:entry:posted', envelope: { payload: { id: e.key, amount: 1, label } } };
+        });
+        await stores[round % 2]!.accept(events);
+        for (const e of events) posted.get(e.key)!.push(e.eventId);
+      }
+      while ((await stores[0]!.stats()).queued > 0) await sleep(10);
+    } finally {
+      await Promise.all(processors.map((p) => p.stop()));
+    }
+    for (const key of keys) {
+      const record = await stores[0]!.getRecord('account', key);
+      expect(record?.parts.ledger).toEqual({ balance: posted.get(key)!.length, entries: posted.get(key)!.length, last: posted.get(key)!.at(-1), history: posted.get(key) });
+      expect(record?.version).toBe(posted.get(key)!.length);
+    }
+    expect(await stores[0]!.listParked()).toEqual([]);
   });
 });
