@@ -67,6 +67,8 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker =
 export interface HubChildOptions {
   dbPath: string;
   env?: NodeJS.ProcessEnv;
+  /** Extra node flags, e.g. `--cpu-prof` to profile the hub under load. */
+  nodeArgs?: string[];
 }
 
 export const API_KEY = 'bench-api-key-0123456789';
@@ -74,7 +76,7 @@ export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
 /** The customer-sync example as `npm start` runs it, on a given database file. */
 export function startHub(options: HubChildOptions): Promise<Child> {
-  return startChild(['bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
+  return startChild([...(options.nodeArgs ?? []), 'bin/confluo.mjs', 'start', '--config', 'examples/customer-sync/confluo.config.ts', '--port', '0', '--db', `sqlite:${options.dbPath}`], {
     CONFLUO_API_KEYS: API_KEY,
     CONFLUO_ADMIN_TOKEN: ADMIN_TOKEN,
     CONFLUO_LOG_LEVEL: 'info',

@@ -6,7 +6,8 @@ import type { Flow } from '../flow/flow.js';
 import { KeyError } from '../flow/entity.js';
 import type { EventResult } from '../engine/outcomes.js';
 import { EventError } from '../protocol/event-error.js';
-import { respond, type HandlerRegistry, type HandlerResult } from '../protocol/registry.js';
+import { respond, type HandlerRegistry, type HandlerRequest, type HandlerResult } from '../protocol/registry.js';
+import type { AcceptOutcome, NewInboxEvent } from '../store/types.js';
 import type { InboxWriter } from './inbox-writer.js';
 
 export interface IngestOptions {
@@ -35,37 +36,63 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
   const waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
   const clock = deps.clock ?? Date.now;
   for (const type of deps.flow.events.values()) {
+    const toInbox = (request: HandlerRequest<unknown>): NewInboxEvent => {
+      let key: string;
+      try {
+        key = type.entity.formatKey(type.key(request.payload));
+      } catch (error) {
+        if (error instanceof KeyError) {
+          throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: error.field, message: error.message, errorType: 'invalid_key' }] });
+        }
+        throw error;
+      }
+      return {
+        eventId: request.id,
+        name: type.name,
+        version: type.version,
+        flowId: request.flowId,
+        entity: type.entity.name,
+        key,
+        // Kept as received, minus credentials (auth): the rule re-validates the raw payload.
+        envelope: { name: request.name, version: request.version, id: request.id, flowId: request.flowId, identity: request.identity, metadata: request.metadata, payload: request.rawPayload },
+        acceptedAt: clock(),
+      };
+    };
+    const answer = (request: HandlerRequest<unknown>, outcome: AcceptOutcome): HandlerResult | Promise<HandlerResult> => {
+      if (outcome.status === 'duplicate') return respond({ status: 'duplicate', eventId: request.id });
+      if (request.metadata.wait !== true) return respond({ status: 'accepted', eventId: request.id });
+      return deps.waitFor(request.id, waitTimeoutMs).then((result) => respond(result ? describeResult(result) : { status: 'accepted', eventId: request.id, waitTimedOut: true }));
+    };
+
     deps.registry.register({
       name: type.name,
       version: type.version,
       payload: type.payload,
       async handle(request): Promise<HandlerResult> {
-        let key: string;
-        try {
-          key = type.entity.formatKey(type.key(request.payload));
-        } catch (error) {
-          if (error instanceof KeyError) {
-            throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: error.field, message: error.message, errorType: 'invalid_key' }] });
+        return answer(request, await deps.inbox.submit(toInbox(request)));
+      },
+      // A bulk request's events of this type: one submit, so one commit and one waiter for them all.
+      async handleMany(requests): Promise<Array<HandlerResult | Error>> {
+        const outcomes = new Array<HandlerResult | Error>(requests.length);
+        const events: NewInboxEvent[] = [];
+        const submitted: number[] = [];
+        requests.forEach((request, i) => {
+          try {
+            events.push(toInbox(request));
+            submitted.push(i);
+          } catch (error) {
+            outcomes[i] = error instanceof Error ? error : new Error(String(error));
           }
-          throw error;
-        }
-        // Kept as received, minus credentials: the rule re-validates the raw payload.
-        const { auth: _auth, rawPayload, payload: _parsed, ...context } = request;
-        const envelope = { ...context, payload: rawPayload };
-        const outcome = await deps.inbox.submit({
-          eventId: request.id,
-          name: type.name,
-          version: type.version,
-          flowId: request.flowId,
-          entity: type.entity.name,
-          key,
-          envelope,
-          acceptedAt: clock(),
         });
-        if (outcome.status === 'duplicate') return respond({ status: 'duplicate', eventId: request.id });
-        if (request.metadata.wait !== true) return respond({ status: 'accepted', eventId: request.id });
-        const result = await deps.waitFor(request.id, waitTimeoutMs);
-        return respond(result ? describeResult(result) : { status: 'accepted', eventId: request.id, waitTimedOut: true });
+        const accepted = await deps.inbox.submitMany(events);
+        const waits: Array<Promise<unknown>> = [];
+        submitted.forEach((i, n) => {
+          const result = answer(requests[i] as HandlerRequest<unknown>, accepted[n] as AcceptOutcome);
+          if (result instanceof Promise) waits.push(result.then((r) => (outcomes[i] = r)));
+          else outcomes[i] = result;
+        });
+        await Promise.all(waits);
+        return outcomes;
       },
     });
   }

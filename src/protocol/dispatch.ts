@@ -2,9 +2,9 @@
 // transport-free heart of the events-protocol server.
 import type { Logger } from 'pino';
 import { describeIssues } from '../validation/field-issues.js';
-import { requestEnvelopeSchema, responseEnvelope, type ErrorPayload, type ResponseEnvelope } from './envelope.js';
+import { orEmpty, responseEnvelope, wireEnvelopeSchema, type ErrorPayload, type ResponseEnvelope } from './envelope.js';
 import { EventError } from './event-error.js';
-import type { HandlerRegistry } from './registry.js';
+import type { EventHandler, HandlerRegistry, HandlerRequest, HandlerResult } from './registry.js';
 
 export interface DispatchOptions {
   registry: HandlerRegistry;
@@ -26,40 +26,125 @@ export function badProtocol(raw: unknown, propertyName: string, message: string)
   return responseEnvelope({ name: 'badProtocol', version: 1, ...salvage(raw) }, null, errorPayload('INVALID_COMMUNICATION_PROTOCOL', { propertyName, message }));
 }
 
-export async function dispatch(raw: unknown, headerToken: string | undefined, options: DispatchOptions): Promise<ResponseEnvelope> {
+/** A request that passed the envelope, credential and payload checks, and the handler it goes to. */
+interface Routed {
+  handler: EventHandler;
+  request: HandlerRequest<unknown>;
+}
+
+/** Validates one envelope and finds its handler; an answer when it goes no further. */
+function route(raw: unknown, headerToken: string | undefined, options: DispatchOptions): Routed | ResponseEnvelope {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return badProtocol(raw, '(envelope)', 'the body must be a JSON object');
   }
-  const parsed = requestEnvelopeSchema.safeParse(raw);
+  const parsed = wireEnvelopeSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return badProtocol(raw, String(issue?.path[0] ?? '(envelope)'), issue?.message ?? 'invalid envelope');
   }
-  const request = parsed.data;
-  const token = headerToken ?? (typeof request.auth.token === 'string' ? request.auth.token : undefined);
+  const envelope = parsed.data;
+  const auth = orEmpty(envelope.auth);
+  const token = headerToken ?? (typeof auth.token === 'string' ? auth.token : undefined);
   const authenticated = options.authenticate(token);
-  const handler = options.registry.find(request.name, request.version);
+  const handler = options.registry.find(envelope.name, envelope.version);
 
   if (!handler && authenticated) {
-    return responseEnvelope({ name: 'eventNotFound', version: 1, id: request.id, flowId: request.flowId }, null, errorPayload('NO_EVENT_HANDLER_FOUND', { event: request.name, version: request.version }));
+    return responseEnvelope({ name: 'eventNotFound', version: 1, id: envelope.id, flowId: envelope.flowId }, null, errorPayload('NO_EVENT_HANDLER_FOUND', { event: envelope.name, version: envelope.version }));
   }
   if (!handler || (!handler.public && !authenticated)) {
     const reason = token === undefined ? 'missing credentials: send Authorization: Bearer <key> or auth.token' : 'the key is not valid';
-    return responseEnvelope(request, 'unauthorized', errorPayload('UNAUTHORIZED', { message: reason }));
+    return responseEnvelope(envelope, 'unauthorized', errorPayload('UNAUTHORIZED', { message: reason }));
   }
 
-  const payload = handler.payload.safeParse(request.payload);
+  const payload = handler.payload.safeParse(envelope.payload);
   if (!payload.success) {
-    return responseEnvelope(request, 'badRequest', errorPayload('INVALID_PAYLOAD', { fields: describeIssues(payload.error.issues) }));
+    return responseEnvelope(envelope, 'badRequest', errorPayload('INVALID_PAYLOAD', { fields: describeIssues(payload.error.issues) }));
   }
+  // Built field by field: a spread copies the envelope per event, which shows on the bulk path.
+  const request: HandlerRequest<unknown> = {
+    name: envelope.name,
+    version: envelope.version,
+    id: envelope.id,
+    flowId: envelope.flowId,
+    payload: payload.data,
+    rawPayload: envelope.payload,
+    identity: orEmpty(envelope.identity),
+    auth,
+    metadata: orEmpty(envelope.metadata),
+  };
+  return { handler, request };
+}
+
+function answered(request: HandlerRequest<unknown>, result: HandlerResult): ResponseEnvelope {
+  return result.kind === 'response'
+    ? responseEnvelope(request, 'response', result.payload)
+    : responseEnvelope(request, 'redirect', { url: result.url, queryParameters: result.queryParameters });
+}
+
+/** An EventError answers as its type; anything else is logged and answers `:error` without details. */
+function failed(request: HandlerRequest<unknown>, error: unknown, log: Logger): ResponseEnvelope {
+  if (error instanceof EventError) return responseEnvelope(request, error.type, errorPayload(error.code, error.parameters));
+  log.error({ err: error, eventId: request.id, flowId: request.flowId, event: request.name }, 'event handler failed');
+  return responseEnvelope(request, 'error', errorPayload('UNHANDLED_ERROR'));
+}
+
+async function handleOne({ handler, request }: Routed, log: Logger): Promise<ResponseEnvelope> {
   try {
-    const result = await handler.handle({ ...request, payload: payload.data, rawPayload: request.payload });
-    return result.kind === 'response'
-      ? responseEnvelope(request, 'response', result.payload)
-      : responseEnvelope(request, 'redirect', { url: result.url, queryParameters: result.queryParameters });
+    return answered(request, await handler.handle(request));
   } catch (error) {
-    if (error instanceof EventError) return responseEnvelope(request, error.type, errorPayload(error.code, error.parameters));
-    options.log.error({ err: error, eventId: request.id, flowId: request.flowId, event: request.name }, 'event handler failed');
-    return responseEnvelope(request, 'error', errorPayload('UNHANDLED_ERROR'));
+    return failed(request, error, log);
   }
+}
+
+export async function dispatch(raw: unknown, headerToken: string | undefined, options: DispatchOptions): Promise<ResponseEnvelope> {
+  const routed = route(raw, headerToken, options);
+  return 'handler' in routed ? handleOne(routed, options.log) : routed;
+}
+
+/**
+ * Many envelopes in, one answer each, in order: what a bulk request gets. A run of envelopes
+ * for one handler with `handleMany` reaches it in one call (for the ingest handlers: one
+ * group-commit submit instead of a promise per event). Handlers are called in the envelopes'
+ * order, as `dispatch` one by one would, so the inbox takes the events in the request's order.
+ */
+export async function dispatchMany(raws: readonly unknown[], headerToken: string | undefined, options: DispatchOptions): Promise<ResponseEnvelope[]> {
+  const answers = new Array<ResponseEnvelope>(raws.length);
+  const runs: Array<{ handler: EventHandler; at: number[]; requests: Array<HandlerRequest<unknown>> }> = [];
+  raws.forEach((raw, at) => {
+    const routed = route(raw, headerToken, options);
+    if (!('handler' in routed)) {
+      answers[at] = routed;
+      return;
+    }
+    const last = runs.at(-1);
+    if (last?.handler === routed.handler && routed.handler.handleMany) {
+      last.at.push(at);
+      last.requests.push(routed.request);
+    } else {
+      runs.push({ handler: routed.handler, at: [at], requests: [routed.request] });
+    }
+  });
+  await Promise.all(
+    runs.map(async ({ handler, at, requests }) => {
+      if (!handler.handleMany) {
+        answers[at[0] as number] = await handleOne({ handler, request: requests[0] as HandlerRequest<unknown> }, options.log);
+        return;
+      }
+      let outcomes: Array<HandlerResult | Error>;
+      try {
+        outcomes = await handler.handleMany(requests);
+      } catch (error) {
+        // The whole call failed (say, the commit rolled back): each of its requests answers so, logged once.
+        if (!(error instanceof EventError)) options.log.error({ err: error, event: handler.name, events: requests.length }, 'event handler failed');
+        const quiet = error instanceof EventError ? error : new EventError('error', 'UNHANDLED_ERROR');
+        requests.forEach((request, i) => (answers[at[i] as number] = failed(request, quiet, options.log)));
+        return;
+      }
+      requests.forEach((request, i) => {
+        const outcome = outcomes[i] ?? new Error(`handleMany of ${handler.name} returned ${outcomes.length} results for ${requests.length} requests`);
+        answers[at[i] as number] = outcome instanceof Error ? failed(request, outcome, options.log) : answered(request, outcome);
+      });
+    }),
+  );
+  return answers;
 }

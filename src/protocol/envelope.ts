@@ -5,21 +5,28 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
-const objectOrEmpty = z
-  .record(z.string(), z.unknown())
-  .nullish()
-  .transform((v) => v ?? {});
+const objectOrNull = z.record(z.string(), z.unknown()).nullish();
 
-export const requestEnvelopeSchema = z.object({
+/**
+ * The envelope as it may arrive: `identity`, `auth` and `metadata` may still be null or absent.
+ * The server validates with this one and fills the empty objects itself (`orEmpty`): a zod
+ * transform costs about a microsecond per envelope, a third of the bulk path's validation.
+ */
+export const wireEnvelopeSchema = z.object({
   name: z.string().min(1),
   version: z.number().int(),
   id: z.string().min(1),
   flowId: z.string().min(1),
   payload: z.unknown(),
-  identity: objectOrEmpty,
-  auth: objectOrEmpty,
-  metadata: objectOrEmpty,
+  identity: objectOrNull,
+  auth: objectOrNull,
+  metadata: objectOrNull,
 });
+
+export const orEmpty = (value: Record<string, unknown> | null | undefined): Record<string, unknown> => value ?? {};
+
+/** A request envelope, with `identity`, `auth` and `metadata` always objects. */
+export const requestEnvelopeSchema = wireEnvelopeSchema.transform((e) => ({ ...e, identity: orEmpty(e.identity), auth: orEmpty(e.auth), metadata: orEmpty(e.metadata) }));
 
 export type RequestEnvelope = z.output<typeof requestEnvelopeSchema>;
 

@@ -1,6 +1,7 @@
 // The events-protocol server over real HTTP on a real hub: every answer is
 // HTTP 200 with an eight-field response envelope named after what happened.
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -361,6 +362,17 @@ describe('events protocol over HTTP', () => {
       expect(answer.body[4].payload).toMatchObject({ code: 'NO_EVENT_HANDLER_FOUND', parameters: { event: 'no:such:event', version: 1 } });
       expect(answer.body[5].payload).toEqual({ status: 'accepted', eventId: sameTwice.id });
       expect(answer.body[6].payload).toEqual({ status: 'duplicate', eventId: sameTwice.id });
+    });
+
+    it('takes the events into the inbox in the request order, across event types of one key', async () => {
+      const subscription = (plan: string) => envelope('billing:subscription:changed', { documentType: 'CC', documentNumber: '5050', plan, status: 'active' });
+      const items = [envelope('crm:contact:updated', contact('5050', 'Ana')), subscription('pro'), envelope('crm:contact:updated', contact('5050', 'Bo')), subscription('free')];
+      const answer = await post(t.url, '/events/bulk', JSON.stringify(items), { ...json, ...bearer });
+      expect(answer.body.map((a: { payload: { status: string } }) => a.payload.status)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+      const db = new Database(t.dbPath, { readonly: true });
+      const rows = db.prepare(`SELECT event_id FROM inbox WHERE key = 'CC-5050' ORDER BY seq`).all() as Array<{ event_id: string }>;
+      db.close();
+      expect(rows.map((r) => r.event_id)).toEqual(items.map((i) => i.id));
     });
 
     it('checks credentials per item: the header, or auth.token inside each envelope', async () => {

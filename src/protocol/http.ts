@@ -3,7 +3,7 @@
 // 200 with a response envelope, even for a body that is not JSON.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken } from '../security/secrets.js';
-import { badProtocol, dispatch, type DispatchOptions } from './dispatch.js';
+import { badProtocol, dispatch, dispatchMany, type DispatchOptions } from './dispatch.js';
 import { responseEnvelope } from './envelope.js';
 
 export interface EventsRouteOptions extends DispatchOptions {
@@ -67,6 +67,6 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
       if (ok === undefined) checked.set(candidate, (ok = options.authenticate(candidate)));
       return ok;
     };
-    return Promise.all(body.map((envelope: unknown) => dispatch(envelope, token, { ...options, authenticate })));
+    return dispatchMany(body, token, { ...options, authenticate });
   });
 }

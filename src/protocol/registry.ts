@@ -28,23 +28,34 @@ export interface EventHandler<S extends z.ZodType = z.ZodType> {
    */
   public?: boolean;
   handle(request: HandlerRequest<z.output<S>>): HandlerResult | Promise<HandlerResult>;
+  /**
+   * Handles several requests of this type at once, in order: a bulk request's consecutive
+   * envelopes for this handler. Returns one outcome per request: a result, or an error that
+   * answers as `handle` throwing it would (an EventError as its type). Without it, a bulk
+   * request calls `handle` once per envelope.
+   */
+  handleMany?(requests: Array<HandlerRequest<z.output<S>>>): Promise<Array<HandlerResult | Error>>;
 }
 
 export class HandlerRegistry {
-  readonly #handlers = new Map<string, EventHandler>();
+  // By name, then version: a lookup per envelope builds no key string.
+  readonly #handlers = new Map<string, Map<number, EventHandler>>();
+  #size = 0;
 
   register<S extends z.ZodType>(handler: EventHandler<S>): this {
-    const id = `${handler.name}@v${handler.version}`;
-    if (this.#handlers.has(id)) throw new Error(`a handler for ${handler.name} v${handler.version} is already registered`);
-    this.#handlers.set(id, handler as unknown as EventHandler);
+    let versions = this.#handlers.get(handler.name);
+    if (!versions) this.#handlers.set(handler.name, (versions = new Map()));
+    if (versions.has(handler.version)) throw new Error(`a handler for ${handler.name} v${handler.version} is already registered`);
+    versions.set(handler.version, handler as unknown as EventHandler);
+    this.#size += 1;
     return this;
   }
 
   find(name: string, version: number): EventHandler | undefined {
-    return this.#handlers.get(`${name}@v${version}`);
+    return this.#handlers.get(name)?.get(version);
   }
 
   get size(): number {
-    return this.#handlers.size;
+    return this.#size;
   }
 }
