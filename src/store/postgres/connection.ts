@@ -27,7 +27,8 @@ export interface PostgresStoreOptions {
    */
   claimLeaseMs?: number;
   /**
-   * How long opening a connection may take before it fails.
+   * How long getting a connection may take before it fails: opening one, or waiting for a free
+   * one when all `poolMax` are busy (pg-pool counts both).
    * @defaultValue 10000
    */
   connectTimeoutMs?: number;
@@ -141,4 +142,17 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
  */
 export function storableText(text: string | null): string | null {
   return text === null ? null : text.replaceAll('\u0000', '\uFFFD');
+}
+
+/**
+ * The `FROM` item of a bulk write: rows sent as one JSON array parameter (`$param`), with the
+ * given columns and an ordinal `n` to keep their order. pg serializes array parameters in
+ * JavaScript, escaping every element; for a batch's audit rows that was most of the commit
+ * (4,000 rows: about 250 ms as arrays, 90 ms as JSON, here).
+ */
+export function jsonRows(param: number, columns: Record<string, string>): string {
+  const definitions = Object.entries(columns)
+    .map(([name, type]) => `${name} ${type}`)
+    .join(', ');
+  return `ROWS FROM (json_to_recordset($${param}::json) AS (${definitions})) WITH ORDINALITY AS u(${Object.keys(columns).join(', ')}, n)`;
 }

@@ -9,9 +9,39 @@ import { StaleBatchError } from '../../errors/index.js';
 import { encodeOptional } from '../json-columns.js';
 import { recordId, type ClaimedBatch } from '../store.js';
 import type { BatchCommit, StoredRecord } from '../types.js';
-import { LOCKS, NOW_MS, transaction } from './connection.js';
+import { jsonRows, LOCKS, NOW_MS, transaction } from './connection.js';
 import { toInboxEvent, toRecord, type InboxRow, type RecordRow } from './inbox-rows.js';
 import { insertDeliveries } from './postgres-deliveries.js';
+
+const RECORD_ROWS = jsonRows(1, { entity: 'text', key: 'text', version: 'int', parts: 'text', created_at: 'bigint', updated_at: 'bigint', expected: 'int' });
+const AUDIT_ROWS = jsonRows(1, {
+  entity: 'text',
+  key: 'text',
+  version: 'int',
+  part: 'text',
+  field: 'text',
+  old_value: 'text',
+  new_value: 'text',
+  rule: 'text',
+  event_id: 'text',
+  flow_id: 'text',
+  at: 'bigint',
+});
+const CHANGE_ROWS = jsonRows(1, {
+  entity: 'text',
+  key: 'text',
+  version: 'int',
+  event_id: 'text',
+  flow_id: 'text',
+  rule: 'text',
+  changed_parts: 'text',
+  diffs: 'text',
+  record: 'text',
+  at: 'bigint',
+});
+const DIGEST_ROWS = jsonRows(1, { integration: 'text', window_start: 'bigint', entity: 'text', key: 'text', event_id: 'text', item: 'text', created_at: 'bigint' });
+const PROCESSED_ROWS = jsonRows(1, { seq: 'bigint', at: 'bigint', result: 'text' });
+const PARKED_ROWS = jsonRows(1, { entity: 'text', key: 'text', event_id: 'text', error: 'text', parked_at: 'bigint' });
 
 /** The distinct (entity, key) pairs, as two arrays for `unnest`. */
 function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[], string[]] {
@@ -103,69 +133,76 @@ export class InboxClaims {
       }
       await this.#writeRecords(client, batch.records);
       if (batch.audit.length > 0) {
-        const a = batch.audit;
         await client.query(
           `INSERT INTO audit (entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at)
-           SELECT entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at
-           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])
-             WITH ORDINALITY AS u(entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at, n)
-           ORDER BY n`,
+           SELECT entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at FROM ${AUDIT_ROWS} ORDER BY n`,
           [
-            a.map((x) => x.entity),
-            a.map((x) => x.key),
-            a.map((x) => x.version),
-            a.map((x) => x.part),
-            a.map((x) => x.field),
-            a.map((x) => encodeOptional(x.oldValue)),
-            a.map((x) => encodeOptional(x.newValue)),
-            a.map((x) => x.rule),
-            a.map((x) => x.eventId),
-            a.map((x) => x.flowId),
-            a.map((x) => x.at),
+            JSON.stringify(
+              batch.audit.map((a) => ({
+                entity: a.entity,
+                key: a.key,
+                version: a.version,
+                part: a.part,
+                field: a.field,
+                old_value: encodeOptional(a.oldValue),
+                new_value: encodeOptional(a.newValue),
+                rule: a.rule,
+                event_id: a.eventId,
+                flow_id: a.flowId,
+                at: a.at,
+              })),
+            ),
           ],
         );
       }
       if (batch.changes.length > 0) {
-        const c = batch.changes;
         await client.query(
           `INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at)
-           SELECT entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at
-           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
-             WITH ORDINALITY AS u(entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at, n)
-           ORDER BY n`,
+           SELECT entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at FROM ${CHANGE_ROWS} ORDER BY n`,
           [
-            c.map((x) => x.entity),
-            c.map((x) => x.key),
-            c.map((x) => x.version),
-            c.map((x) => x.eventId),
-            c.map((x) => x.flowId),
-            c.map((x) => x.rule),
-            c.map((x) => JSON.stringify(x.changedParts)),
-            c.map((x) => JSON.stringify(x.diffs)),
-            c.map((x) => JSON.stringify(x.record)),
-            c.map((x) => x.at),
+            JSON.stringify(
+              batch.changes.map((c) => ({
+                entity: c.entity,
+                key: c.key,
+                version: c.version,
+                event_id: c.eventId,
+                flow_id: c.flowId,
+                rule: c.rule,
+                changed_parts: JSON.stringify(c.changedParts),
+                diffs: JSON.stringify(c.diffs),
+                record: JSON.stringify(c.record),
+                at: c.at,
+              })),
+            ),
           ],
         );
       }
       await insertDeliveries(client, batch.deliveries);
       if (batch.digestItems.length > 0) {
-        const d = batch.digestItems;
         await client.query(
           `INSERT INTO digest_items (integration, window_start, entity, key, event_id, item, created_at)
-           SELECT integration, window_start, entity, key, event_id, item, created_at
-           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-             WITH ORDINALITY AS u(integration, window_start, entity, key, event_id, item, created_at, n)
-           ORDER BY n`,
-          [d.map((x) => x.integration), d.map((x) => x.windowStart), d.map((x) => x.entity), d.map((x) => x.key), d.map((x) => x.eventId), d.map((x) => JSON.stringify(x.item)), d.map((x) => x.createdAt)],
+           SELECT integration, window_start, entity, key, event_id, item, created_at FROM ${DIGEST_ROWS} ORDER BY n`,
+          [
+            JSON.stringify(
+              batch.digestItems.map((d) => ({
+                integration: d.integration,
+                window_start: d.windowStart,
+                entity: d.entity,
+                key: d.key,
+                event_id: d.eventId,
+                item: JSON.stringify(d.item),
+                created_at: d.createdAt,
+              })),
+            ),
+          ],
         );
       }
       if (batch.processed.length > 0) {
         const p = batch.processed;
         const done = await client.query<{ seq: number }>(
-          `UPDATE inbox SET status = 'processed', processed_at = u.at, result = u.result
-           FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(seq, at, result)
+          `UPDATE inbox SET status = 'processed', processed_at = u.at, result = u.result FROM ${PROCESSED_ROWS}
            WHERE inbox.seq = u.seq AND inbox.status = 'queued' RETURNING inbox.seq`,
-          [p.map((x) => x.seq), p.map((x) => x.at), p.map((x) => JSON.stringify(x.result))],
+          [JSON.stringify(p.map((x) => ({ seq: x.seq, at: x.at, result: JSON.stringify(x.result) })))],
         );
         if (done.rows.length !== p.length) {
           const settled = new Set(done.rows.map((r) => r.seq));
@@ -175,21 +212,17 @@ export class InboxClaims {
       }
       if (batch.parked.length > 0) {
         const p = batch.parked;
-        const errors = p.map((x) => JSON.stringify(x.error));
+        const rows = JSON.stringify(p.map((x) => ({ entity: x.entity, key: x.key, event_id: x.eventId, error: JSON.stringify(x.error), parked_at: x.parkedAt })));
         const marked = await client.query<{ event_id: string }>(
-          `UPDATE inbox SET status = 'parked', error = u.error FROM unnest($1::text[], $2::text[]) AS u(event_id, error)
+          `UPDATE inbox SET status = 'parked', error = u.error FROM ${PARKED_ROWS}
            WHERE inbox.event_id = u.event_id AND inbox.status = 'queued' RETURNING inbox.event_id`,
-          [p.map((x) => x.eventId), errors],
+          [rows],
         );
         if (marked.rows.length !== p.length) {
           const settled = new Set(marked.rows.map((r) => r.event_id));
           throw new StaleBatchError(`event ${(p.find((x) => !settled.has(x.eventId)) ?? p[0]!).eventId} is no longer queued`);
         }
-        await client.query(
-          `INSERT INTO parked (entity, key, event_id, error, parked_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`,
-          [p.map((x) => x.entity), p.map((x) => x.key), p.map((x) => x.eventId), errors, p.map((x) => x.parkedAt)],
-        );
+        await client.query(`INSERT INTO parked (entity, key, event_id, error, parked_at) SELECT entity, key, event_id, error, parked_at FROM ${PARKED_ROWS}`, [rows]);
       }
       if (entities.length > 0) {
         await client.query(
@@ -209,34 +242,38 @@ export class InboxClaims {
       const missing = wanted.find((r) => !done.has(recordId(r.entity, r.key))) ?? wanted[0]!;
       return new StaleBatchError(`record ${missing.entity}/${missing.key} moved past version ${expected(missing)}`);
     };
-    if (created.length > 0) {
-      const { rows } = await client.query<{ entity: string; key: string }>(
-        `INSERT INTO records (entity, key, version, parts, created_at, updated_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
-         ON CONFLICT (entity, key) DO NOTHING RETURNING entity, key`,
-        [created.map((r) => r.entity), created.map((r) => r.key), created.map((r) => r.version), created.map((r) => JSON.stringify(r.parts)), created.map((r) => r.createdAt), created.map((r) => r.updatedAt)],
+    const rows = (list: Array<{ record: StoredRecord; expectedVersion: number }>) =>
+      JSON.stringify(
+        list.map(({ record: r, expectedVersion }) => ({
+          entity: r.entity,
+          key: r.key,
+          version: r.version,
+          parts: JSON.stringify(r.parts),
+          created_at: r.createdAt,
+          updated_at: r.updatedAt,
+          expected: expectedVersion,
+        })),
       );
-      if (rows.length !== created.length) throw stale(created, rows, () => 0);
+    if (created.length > 0) {
+      const { rows: written } = await client.query<{ entity: string; key: string }>(
+        `INSERT INTO records (entity, key, version, parts, created_at, updated_at)
+         SELECT entity, key, version, parts, created_at, updated_at FROM ${RECORD_ROWS} ORDER BY n
+         ON CONFLICT (entity, key) DO NOTHING RETURNING entity, key`,
+        [rows(created.map((record) => ({ record, expectedVersion: 0 })))],
+      );
+      if (written.length !== created.length) throw stale(created, written, () => 0);
     }
     if (updated.length > 0) {
       const expectedOf = new Map(updated.map((u) => [recordId(u.record.entity, u.record.key), u.expectedVersion]));
-      const { rows } = await client.query<{ entity: string; key: string }>(
-        `UPDATE records r SET version = u.version, parts = u.parts, updated_at = u.updated_at
-         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::int[]) AS u(entity, key, version, parts, updated_at, expected)
+      const { rows: written } = await client.query<{ entity: string; key: string }>(
+        `UPDATE records r SET version = u.version, parts = u.parts, updated_at = u.updated_at FROM ${RECORD_ROWS}
          WHERE r.entity = u.entity AND r.key = u.key AND r.version = u.expected RETURNING r.entity, r.key`,
-        [
-          updated.map((u) => u.record.entity),
-          updated.map((u) => u.record.key),
-          updated.map((u) => u.record.version),
-          updated.map((u) => JSON.stringify(u.record.parts)),
-          updated.map((u) => u.record.updatedAt),
-          updated.map((u) => u.expectedVersion),
-        ],
+        [rows(updated)],
       );
-      if (rows.length !== updated.length) {
+      if (written.length !== updated.length) {
         throw stale(
           updated.map((u) => u.record),
-          rows,
+          written,
           (r) => expectedOf.get(recordId(r.entity, r.key)) ?? 0,
         );
       }

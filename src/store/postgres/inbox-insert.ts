@@ -1,7 +1,9 @@
 // Writing events into the inbox, shared by `accept` and source page commits.
 import type pg from 'pg';
 import type { AcceptOutcome, NewInboxEvent } from '../types.js';
-import { CHANNELS, LOCKS } from './connection.js';
+import { CHANNELS, jsonRows, LOCKS } from './connection.js';
+
+const INBOX_ROWS = jsonRows(1, { event_id: 'text', name: 'text', version: 'int', flow_id: 'text', entity: 'text', key: 'text', envelope: 'text', accepted_at: 'bigint' });
 
 /**
  * Inserts the events in the caller's transaction, deduplicating by event id (also within the
@@ -22,21 +24,13 @@ export async function insertInbox(client: pg.ClientBase, events: readonly NewInb
   );
   const { rows } = await client.query<{ event_id: string; seq: number }>(
     `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
-     SELECT event_id, name, version, flow_id, entity, key, envelope, accepted_at
-     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])
-       WITH ORDINALITY AS u(event_id, name, version, flow_id, entity, key, envelope, accepted_at, n)
-     ORDER BY n
+     SELECT event_id, name, version, flow_id, entity, key, envelope, accepted_at FROM ${INBOX_ROWS} ORDER BY n
      ON CONFLICT (event_id) DO NOTHING
      RETURNING event_id, seq`,
     [
-      events.map((e) => e.eventId),
-      events.map((e) => e.name),
-      events.map((e) => e.version),
-      events.map((e) => e.flowId),
-      entities,
-      keys,
-      events.map((e) => JSON.stringify(e.envelope)),
-      events.map((e) => e.acceptedAt),
+      JSON.stringify(
+        events.map((e) => ({ event_id: e.eventId, name: e.name, version: e.version, flow_id: e.flowId, entity: e.entity, key: e.key, envelope: JSON.stringify(e.envelope), accepted_at: e.acceptedAt })),
+      ),
     ],
   );
   const inserted = new Map(rows.map((r) => [r.event_id, r.seq]));

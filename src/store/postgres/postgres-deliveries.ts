@@ -17,7 +17,7 @@ import type {
   NewDelivery,
 } from '../delivery-types.js';
 import { DELIVERY_STATUSES } from '../delivery-types.js';
-import { CHANNELS, storableText, transaction } from './connection.js';
+import { CHANNELS, jsonRows, storableText, transaction } from './connection.js';
 
 interface DeliveryRowDb {
   seq: number;
@@ -87,6 +87,20 @@ const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'd
 const RESTART_CYCLE = `status = 'pending', attempts = 0, cycle_started_at = $1, next_attempt_at = $1, trigger = 'manual',
   lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = $1`;
 
+const NEW_DELIVERY_ROWS = jsonRows(1, {
+  delivery_id: 'text',
+  integration: 'text',
+  kind: 'text',
+  entity: 'text',
+  key: 'text',
+  event_id: 'text',
+  version: 'int',
+  request: 'text',
+  status: 'text',
+  reason: 'text',
+  created_at: 'bigint',
+});
+
 const notifyDeliveries = (client: pg.ClientBase) => client.query('SELECT pg_notify($1, $2)', [CHANNELS.deliveries, '']);
 
 /** Writes new deliveries in the caller's transaction (the outbox); pending ones wake dispatchers on commit. */
@@ -97,22 +111,24 @@ export async function insertDeliveries(client: pg.ClientBase, deliveries: readon
     `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
      SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, created_at,
             CASE WHEN status = 'pending' THEN created_at END, reason, created_at, created_at, CASE WHEN status = 'pending' THEN NULL ELSE created_at END
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::bigint[])
-       WITH ORDINALITY AS u(delivery_id, integration, kind, entity, key, event_id, version, request, status, reason, created_at, n)
-     ORDER BY n
+     FROM ${NEW_DELIVERY_ROWS} ORDER BY n
      ON CONFLICT (delivery_id) DO NOTHING`,
     [
-      d.map((x) => x.deliveryId),
-      d.map((x) => x.integration),
-      d.map((x) => x.kind),
-      d.map((x) => x.entity),
-      d.map((x) => x.key),
-      d.map((x) => x.eventId),
-      d.map((x) => x.version),
-      d.map((x) => (x.request === undefined ? null : JSON.stringify(x.request))),
-      d.map((x) => x.status),
-      d.map((x) => storableText(x.reason ?? null)),
-      d.map((x) => x.createdAt),
+      JSON.stringify(
+        d.map((x) => ({
+          delivery_id: x.deliveryId,
+          integration: x.integration,
+          kind: x.kind,
+          entity: x.entity,
+          key: x.key,
+          event_id: x.eventId,
+          version: x.version,
+          request: x.request === undefined ? null : JSON.stringify(x.request),
+          status: x.status,
+          reason: storableText(x.reason ?? null),
+          created_at: x.createdAt,
+        })),
+      ),
     ],
   );
   if (d.some((x) => x.status === 'pending')) await notifyDeliveries(client);

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { SourceStore } from '../source-store.js';
 import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, SourceRun } from '../source-types.js';
 import type { Json } from '../types.js';
-import { storableText, transaction } from './connection.js';
+import { jsonRows, storableText, transaction } from './connection.js';
 import { insertInbox } from './inbox-insert.js';
 
 interface SourceRowDb {
@@ -56,6 +56,8 @@ const toRun = (r: RunRowDb): SourceRun => ({
   skipped: r.skipped,
   error: r.error,
 });
+
+const REJECTED_ROWS = jsonRows(1, { item_id: 'text', raw: 'text', reason: 'text' });
 
 const parseCheckpoint = (text: string | null): Json | null => (text === null ? null : (JSON.parse(text) as Json));
 
@@ -162,8 +164,8 @@ export class PostgresSources implements SourceStore {
       if (r.length > 0) {
         await client.query(
           `INSERT INTO source_rejected (source, run_id, item_id, raw, reason, at)
-           SELECT $1, $2, item_id, raw, reason, $3 FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(item_id, raw, reason, n) ORDER BY n`,
-          [page.source, page.runId, page.now, r.map((x) => x.itemId), r.map((x) => JSON.stringify(x.raw)), r.map((x) => storableText(x.reason))],
+           SELECT $2, $3, item_id, raw, reason, $4 FROM ${REJECTED_ROWS} ORDER BY n`,
+          [JSON.stringify(r.map((x) => ({ item_id: x.itemId, raw: JSON.stringify(x.raw), reason: storableText(x.reason) }))), page.source, page.runId, page.now],
         );
       }
       const accepted = outcomes.filter((o) => o.status === 'accepted').length;
