@@ -192,6 +192,31 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('listens again after its connection is cut, and says so with a wake-up', async () => {
+    const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
+    await Promise.all([listening.init(), writing.init()]);
+    try {
+      const inbox = nextCall();
+      const started = new Promise<void>((resolve) => listening.onWake('inbox', resolve));
+      listening.onWake('inbox', inbox.listener);
+      await started;
+
+      const relistened = inbox.arm();
+      const cut = await query<{ cut: boolean }>(
+        db.url,
+        `SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+      );
+      expect(cut.map((c) => c.cut)).toEqual([true]);
+      await relistened;
+
+      const woken = inbox.arm();
+      await writing.accept([event('relisten-1', 'RELISTEN')]);
+      await woken;
+    } finally {
+      await Promise.all([listening.close(), writing.close()]);
+    }
+  });
+
   it('stops calling a listener once unsubscribed', async () => {
     const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
     await Promise.all([listening.init(), writing.init()]);
