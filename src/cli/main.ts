@@ -1,9 +1,10 @@
 // The `confluo` command line.
 import { Command } from 'commander';
+import { copyCommand } from './copy-command.js';
 import { listRejected, listSources, resetCheckpoint, runSource } from './source-commands.js';
 import { ConfluoError } from '../errors/index.js';
 import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, setIntegration, showDelivery } from './delivery-commands.js';
-import { listParked, showCredentials, showEvent, unpark } from './operator.js';
+import { listParked, migrate, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
 
 export function program(): Command {
@@ -67,6 +68,18 @@ export function program(): Command {
     .option('--until <time>', 'ISO time (default: now)')
     .option(...dbOption)
     .action(replayIntegration);
+
+  cli
+    .command('migrate')
+    .description('create or upgrade the database schema (start does it too); safe while other processes start')
+    .option(...dbOption)
+    .action(migrate);
+  cli
+    .command('copy')
+    .description('move an embedded SQLite database into an empty PostgreSQL one (stop the hub first)')
+    .requiredOption('--from <url>', 'sqlite:<path> to read')
+    .requiredOption('--to <url>', 'postgres://… to write')
+    .action(copyCommand);
 
   const sources = cli.command('sources').description('systems Confluo fetches from on a schedule');
   sources.command('list').description('schedule, state, last run and checkpoint of each source').option(...dbOption).action(listSources);

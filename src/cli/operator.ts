@@ -1,6 +1,7 @@
 // Operator commands that read or fix the store directly (no running hub
 // needed): credentials, parked keys, event traces.
 import { resolve } from 'node:path';
+import { maskUrl } from '../delivery/auth/index.js';
 import { readStoredCredentials } from '../hub/credentials.js';
 import { openStore, sqlitePath } from '../hub/open-store.js';
 import type { Store } from '../store/store.js';
@@ -33,6 +34,14 @@ export function showCredentials(flags: StoreFlags & { dataDir?: string }): void 
   }
   process.stdout.write(`API key:      ${stored.apiKey}\nAdmin token:  ${stored.adminToken}\n`);
   if (process.env.CONFLUO_API_KEYS) process.stderr.write('note: CONFLUO_API_KEYS is set, so the running hub uses those keys instead of the stored one\n');
+}
+
+export async function migrate(flags: StoreFlags): Promise<void> {
+  const url = dbUrl(flags);
+  // Opening a store applies the migrations it lacks (under a lock on PostgreSQL) and refuses a newer schema.
+  await withStore(flags, async (store) => {
+    process.stdout.write(`${store.driver} database ${maskUrl(url)} is at the schema this Confluo knows\n`);
+  });
 }
 
 export async function listParked(flags: StoreFlags): Promise<void> {

@@ -26,7 +26,8 @@ export async function start(flags: StartFlags): Promise<void> {
     process.stderr.write(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
   }
 
-  const store = await openStore(settings.db);
+  const { leaseMs: processLeaseMs, ...processor } = settings.processor;
+  const store = await openStore(settings.db, processLeaseMs !== undefined ? { processLeaseMs } : {});
   const hub = await createHub({
     flow: settings.flow,
     integrations: settings.integrations,
@@ -36,7 +37,7 @@ export async function start(flags: StartFlags): Promise<void> {
     apiKeys: credentials.apiKeys,
     adminTokens: credentials.adminTokens,
     logger: log,
-    processor: settings.processor,
+    processor,
     ingest: settings.ingest,
     dispatcher: settings.delivery,
     process: settings.roles.has('process'),

@@ -49,6 +49,8 @@ export const configSchema = z.object({
       batchSize: z.number().int().min(1).max(10_000).optional(),
       /** @defaultValue 250 */
       idlePollMs: z.number().int().min(1).optional(),
+      /** PostgreSQL: how long a claimed batch's keys stay with a worker that stopped answering before another takes them over. @defaultValue 30000 (`CONFLUO_PROCESS_LEASE_MS`) */
+      leaseMs: z.number().int().min(100).optional(),
     })
     .optional(),
   delivery: z
@@ -165,7 +167,10 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     logLevel: level.data,
     apiKeys: env.CONFLUO_API_KEYS,
     adminToken: env.CONFLUO_ADMIN_TOKEN,
-    processor: config.processor ?? {},
+    processor: {
+      ...config.processor,
+      ...(env.CONFLUO_PROCESS_LEASE_MS ? { leaseMs: integer('CONFLUO_PROCESS_LEASE_MS', env.CONFLUO_PROCESS_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
+    },
     ingest: config.ingest ?? {},
     delivery: {
       ...config.delivery,

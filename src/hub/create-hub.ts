@@ -119,6 +119,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     options.ingest,
   );
 
+  // Work committed by other processes (PostgreSQL LISTEN/NOTIFY) wakes idle loops here; polling stays the fallback.
+  const stopWaking = [store.onWake?.('inbox', () => processor.wake()), store.onWake?.('deliveries', () => dispatcher.wake())];
+
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true, });
@@ -166,6 +169,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await inbox.drain();
       await processor.stop();
       await dispatcher.stop();
+      for (const stop of stopWaking) stop?.();
       await store.close();
     },
   };

@@ -13,7 +13,12 @@ export function sqlitePath(url: string): string | undefined {
   return path === ':memory:' ? path : resolve(path);
 }
 
-export async function openStore(url: string): Promise<Store> {
+export interface OpenStoreOptions {
+  /** PostgreSQL: how long a claimed batch's keys stay with their worker (see `PostgresStoreOptions.claimLeaseMs`). */
+  processLeaseMs?: number;
+}
+
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const path = sqlitePath(url);
   if (path !== undefined) {
     if (path.length === 0) throw new ConfigError(`database URL "${url}" names no file: use sqlite:./path/to/file.db`);
@@ -22,7 +27,7 @@ export async function openStore(url: string): Promise<Store> {
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const store = new PostgresStore({ url });
+    const store = new PostgresStore({ url, ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}) });
     try {
       await store.init();
     } catch (error) {

@@ -1,0 +1,106 @@
+// Moving an embedded hub to PostgreSQL: `confluo copy` takes a SQLite file
+// that has seen events, rules, deliveries and a source run, and the
+// PostgreSQL store then answers exactly as the SQLite one did, and goes on
+// numbering after the copied rows.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineIntegration } from '../src/delivery/integration.js';
+import { functionSink } from '../src/delivery/sinks/function-sink.js';
+import { defineSource } from '../src/sources/source.js';
+import { customDriver } from '../src/sources/source-driver.js';
+import { PostgresStore } from '../src/store/postgres/index.js';
+import { SqliteStore } from '../src/store/sqlite/index.js';
+import type { Store } from '../src/store/store.js';
+import { entryPosted, ledgerFlow } from './flows.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { envelope, eventually, startTestHub, tempDir } from './support.js';
+
+const root = new URL('..', import.meta.url).pathname;
+
+describe('confluo copy (SQLite → PostgreSQL)', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function filledSqlite() {
+    const dir = tempDir('confluo-copy-');
+    cleanups.push(dir.remove);
+    const dbPath = join(dir.path, 'confluo.db');
+    const feed = customDriver(async (checkpoint: { n: number } | null) => {
+      const n = checkpoint?.n ?? 0;
+      return n >= 2 ? { items: [], checkpoint: { n } } : { items: [{ ref: `s${n}`, amount: n + 1 }, { ref: 'bad' }], checkpoint: { n: n + 1 }, more: true };
+    });
+    const t = await startTestHub({
+      flow: ledgerFlow,
+      dbPath,
+      pull: false,
+      integrations: [defineIntegration({ name: 'books', on: { events: ['ledger:entry:posted'] }, map: ({ key }) => ({ body: { key } }), sink: functionSink(async () => undefined) })],
+      sources: [
+        defineSource({
+          name: 'feed',
+          driver: feed,
+          schedule: { every: '1h' },
+          event: entryPosted,
+          id: (item) => (item as { ref: string }).ref,
+          map: (item) => ({ id: 'SRC', amount: (item as { amount: number }).amount, label: (item as { ref: string }).ref }),
+        }),
+      ],
+      dispatcher: { pollMs: 10 },
+    });
+    for (let i = 0; i < 30; i++) await t.send(envelope('ledger:entry:posted', { id: `A${i % 3}`, amount: i, label: `e${i}` }));
+    await t.send(envelope('ledger:entry:posted', { id: 'P', amount: 1, label: 'x', fail: true }));
+    await t.post('/api/v1/sources/feed/run');
+    await eventually(async () => (await t.get('/api/v1/deliveries?status=succeeded&limit=1000')).body.items.length === 32, 10_000, 'deliveries');
+    await t.close();
+    return dbPath;
+  }
+
+  async function snapshot(store: Store) {
+    const records = await Promise.all(['A0', 'A1', 'A2', 'SRC'].map((k) => store.getRecord('account', k)));
+    const audit = await store.listAudit('account', 'A1', { limit: 1000 });
+    const events = await Promise.all(['P', 'feed:s1'].map(async (id) => (id === 'P' ? (await store.listParked())[0] : await store.getEvent(id))));
+    const deliveries = await store.listDeliveries({ limit: 1000 });
+    const delivery = await store.getDelivery(deliveries[0]!.deliveryId);
+    const sources = await store.listSources();
+    const rejected = await store.listRejected('feed', { limit: 10 });
+    return { records, audit, events, deliveries, delivery, sources, rejected, integrations: await store.listIntegrations(), stats: await store.stats() };
+  }
+
+  it('copies everything, and the PostgreSQL store answers as the SQLite one did', { timeout: 60_000 }, async () => {
+    const dbPath = await filledSqlite();
+    const target: TestDatabase = await createTestDatabase('copy');
+    cleanups.push(target.drop);
+
+    const run = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${dbPath}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^copied \d+ rows to postgres:\/\/.*inbox 33, records 4, audit \d+/);
+
+    const sqlite = new SqliteStore({ path: dbPath });
+    await sqlite.init();
+    const postgres = new PostgresStore({ url: target.url });
+    await postgres.init();
+    cleanups.push(() => sqlite.close(), () => postgres.close());
+    const before = await snapshot(sqlite);
+    expect(before.deliveries).toHaveLength(32);
+    expect(before.rejected).toHaveLength(2);
+    expect(await snapshot(postgres)).toEqual(before);
+
+    // New rows go on after the copied ones.
+    const [outcome] = await postgres.accept([{ eventId: 'after-copy', name: 'ledger:entry:posted', version: 1, flowId: 'f', entity: 'account', key: 'A0', envelope: {}, acceptedAt: Date.now() }]);
+    expect(outcome).toEqual({ status: 'accepted', seq: 34 });
+
+    // A second copy into the same database is refused, and changes nothing.
+    const again = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${dbPath}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already holds data \(inbox: 34 rows\)/);
+  });
+
+  it('says clearly what it needs', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', ...args], { cwd: root, encoding: 'utf8' });
+    expect(run('--from', 'postgres://x@127.0.0.1/a', '--to', 'postgres://x@127.0.0.1/b').stderr).toMatch(/--from must be the SQLite database/);
+    expect(run('--from', 'sqlite:/tmp/none.db', '--to', 'sqlite:/tmp/b.db').stderr).toMatch(/--to must be a PostgreSQL URL/);
+    expect(run('--from', 'sqlite:/tmp/none.db').stderr).toMatch(/required option '--to <url>'/);
+  });
+});
