@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from './support.js';
+import { eventually, tempDir } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');
@@ -121,7 +121,15 @@ describe('confluo start', () => {
     const health = await request(`${hub.url}/healthz`);
     expect(await health.body.json()).toMatchObject({ queued: 1, records: 0 });
     const bad = spawnSync(process.execPath, [bin, 'start', '--config', config, '--role', 'reader'], { cwd: root, env: baseEnv(), encoding: 'utf8', timeout: 20_000 });
-    expect(bad.stderr).toMatch(/--role takes all, ingest, process, deliver/);
+    expect(bad.stderr).toMatch(/--role takes all, ingest, process, deliver, pull/);
+
+    // A worker without the ingest role applies what the ingest process accepted, and sends senders there.
+    const worker = await startCli(['--config', config, '--port', '0', '--role', 'process', '--db', `sqlite:${join(dir.path, 'r.db')}`], env);
+    cleanups.push(() => stop(worker.child));
+    await eventually(async () => ((await (await request(`${worker.url}/healthz`)).body.json()) as { records: number }).records === 1, 10_000, 'the worker to apply the event');
+    const refused = await request(`${worker.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(refused.statusCode).toBe(404);
+    expect(await refused.body.json()).toMatchObject({ error: { code: 'NOT_AN_INGEST_PROCESS' } });
   });
 
   it('fails with a clear message for a missing config file, a bad port or an unknown database URL', () => {

@@ -43,6 +43,7 @@ export async function start(flags: StartFlags): Promise<void> {
     process: settings.roles.has('process'),
     deliver: settings.roles.has('deliver'),
     pull: settings.roles.has('pull'),
+    acceptEvents: settings.roles.has('ingest'),
   });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');

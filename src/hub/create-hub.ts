@@ -57,6 +57,12 @@ export interface HubOptions {
    * @defaultValue true
    */
   pull?: boolean;
+  /**
+   * Take events on `POST /events` in this process (the `ingest` role); without it those routes
+   * answer 404 and say where events go. The read API is served either way.
+   * @defaultValue true
+   */
+  acceptEvents?: boolean;
   /** Raised once per transition, e.g. an integration auto-disabled; also logged at error level. */
   onAlert?: (alert: Alert) => void;
 }
@@ -125,11 +131,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true, });
-  await app.register(eventsRoutes, {
-    registry,
-    authenticate: (token) => matchesAny(token, options.apiKeys),
-    log: log.child({ component: 'events' }),
-  });
+  if (options.acceptEvents !== false) {
+    await app.register(eventsRoutes, {
+      registry,
+      authenticate: (token) => matchesAny(token, options.apiKeys),
+      log: log.child({ component: 'events' }),
+    });
+  } else {
+    const elsewhere = { error: { code: 'NOT_AN_INGEST_PROCESS', message: 'this Confluo process does not take events (it runs without the ingest role): send them to an ingest process' } };
+    app.post('/events', async (_request, reply) => reply.code(404).send(elsewhere));
+    app.post('/events/bulk', async (_request, reply) => reply.code(404).send(elsewhere));
+  }
   await app.register(async (api) => {
     requireAdmin(api, options.adminTokens);
     await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
