@@ -7,12 +7,14 @@
 //   every acknowledged event is applied exactly once, every change delivered.
 // - Two ingest and two delivery processes share the work: every delivery
 //   arrives, once, with its webhook-id.
+import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killAllHubs, killGroup, startHubProcess, type HubProcess } from './hub-process.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { startReceiver, type Receiver } from './receiver.js';
+import { appendPixLog, expectedTotals, pixLine, type PixLine } from './pix-log.js';
 import { contact, envelope, eventually, tempDir } from './support.js';
 
 const API_KEY = 'ck_scale_test_key_0123456789abcdef';
@@ -217,5 +219,43 @@ describe('PostgreSQL, many processes', () => {
     expect(desk.received).toHaveLength(EVENTS);
     const [row] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM deliveries WHERE status = 'succeeded'`);
     expect(Number(row?.n)).toBe(EVENTS);
+  });
+
+  it('two pull processes share a source: one run at a time, every line once, even when one is killed', { timeout: 120_000 }, async () => {
+    const dir = tempDir('confluo-scale-pull-');
+    dirs.push(dir);
+    const log = join(dir.path, 'pix.log');
+    const db = await database('pull');
+    const start = hubs(db.url, 'examples/pix-monitor/confluo.config.ts', { PIX_LOG_PATH: log, PIX_POLL_INTERVAL: '100ms', PIX_PAGE_LINES: '25', CONFLUO_SOURCE_LEASE_MS: '1000' });
+    const [pullA] = await Promise.all([start('pull'), start('pull'), start('process')]);
+    const written: PixLine[] = [];
+    let killedAt = 0;
+    for (let round = 0; round < 12; round++) {
+      if (round === 6) {
+        killGroup(pullA!.process, 'SIGKILL');
+        await pullA!.exited;
+        killedAt = Date.now();
+      }
+      const lines = Array.from({ length: 60 }, (_, i) => pixLine(`ACC${i % 7}`, 100 + i));
+      written.push(...lines);
+      appendPixLog(log, lines);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await eventually(async () => {
+      const [row] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM inbox WHERE status = 'processed'`);
+      return Number(row?.n) === written.length;
+    }, 60_000, 'every line applied');
+    const ids = (await db.query<{ event_id: string }>('SELECT event_id FROM inbox ORDER BY seq')).map((r) => r.event_id);
+    expect(ids).toEqual(written.map((l) => `pix-log:${l.eventId}`));
+    // Runs never overlapped (a killed holder's run ends when the survivor takes the lease), and went on after the kill.
+    const runs = await db.query<{ owner: string; status: string; started_at: string; finished_at: string | null }>(`SELECT owner, status, started_at, finished_at FROM source_runs ORDER BY seq`);
+    for (let i = 1; i < runs.length; i++) {
+      const previous = runs[i - 1]!;
+      if (previous.status !== 'interrupted') expect(Number(runs[i]!.started_at)).toBeGreaterThanOrEqual(Number(previous.finished_at));
+    }
+    expect(runs.some((r) => Number(r.started_at) > killedAt && r.status === 'succeeded')).toBe(true);
+    const totals = expectedTotals(written);
+    const records = await db.query<{ key: string; parts: string }>(`SELECT key, parts FROM records`);
+    expect(Object.fromEntries(records.map((r) => [r.key, JSON.parse(r.parts).cashouts.count]))).toEqual(Object.fromEntries([...totals].map(([k, t]) => [k, t.count])));
   });
 });
