@@ -16,6 +16,45 @@ import type { BenchContext, Row } from '../lib/report.js';
 const CONCURRENCY = 64;
 const body = (i: number) => ({ key: `CC-${i}`, name: `n${i}`, email: 'c@example.com', plan: 'pro', status: 'active', version: 1 });
 
+/** A store holding `count` pending deliveries of the `desk` integration, one per key. */
+export async function pendingDeliveries(path: string, count: number): Promise<SqliteStore> {
+  const store = new SqliteStore({ path });
+  await store.init();
+  await store.registerIntegrations(['desk'], Date.now());
+  for (let i = 0; i < count; i += 5000) {
+    const deliveries: NewDelivery[] = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
+      deliveryId: `msg_bench_${i + j}`,
+      integration: 'desk',
+      kind: 'change',
+      entity: 'customer',
+      key: `CC-${i + j}`,
+      eventId: `e${i + j}`,
+      version: 1,
+      request: { body: body(i + j) },
+      status: 'pending',
+      createdAt: Date.now(),
+    }));
+    await store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
+  }
+  return store;
+}
+
+/** The `desk` integration: signed PUTs to the receiver, 64 in flight; `done` after `count` successes. */
+export function deskIntegration(url: string, count: number, done: () => void) {
+  let succeeded = 0;
+  return defineIntegration({
+    name: 'desk',
+    on: { entity: customer },
+    map: () => ({ body: null }),
+    sink: restSink({ url: `${url}/customers/{key}`, method: 'PUT', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }),
+    concurrency: CONCURRENCY,
+    onSuccess: () => {
+      succeeded += 1;
+      if (succeeded === count) done();
+    },
+  });
+}
+
 export async function delivery(ctx: BenchContext): Promise<Row[]> {
   const count = ctx.quick ? 5_000 : 50_000;
   const receiver = await startChild(['--import', 'tsx', 'bench/lib/bare-http.ts']);
@@ -37,38 +76,10 @@ export async function delivery(ctx: BenchContext): Promise<Row[]> {
   await pool.close();
 
   // Confluo: the same deliveries, pending in the store, sent by the dispatcher.
-  const store = new SqliteStore({ path: join(ctx.dir, 'delivery.db') });
-  await store.init();
-  await store.registerIntegrations(['desk'], Date.now());
-  for (let i = 0; i < count; i += 5000) {
-    const deliveries: NewDelivery[] = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
-      deliveryId: `msg_bench_${i + j}`,
-      integration: 'desk',
-      kind: 'change',
-      entity: 'customer',
-      key: `CC-${i + j}`,
-      eventId: `e${i + j}`,
-      version: 1,
-      request: { body: body(i + j) },
-      status: 'pending',
-      createdAt: Date.now(),
-    }));
-    await store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
-  }
-  let succeeded = 0;
+  const store = await pendingDeliveries(join(ctx.dir, 'delivery.db'), count);
   let finished: () => void = () => undefined;
   const allDone = new Promise<void>((resolve) => (finished = resolve));
-  const desk = defineIntegration({
-    name: 'desk',
-    on: { entity: customer },
-    map: () => ({ body: null }),
-    sink: restSink({ url: `${receiver.url}/customers/{key}`, method: 'PUT', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }),
-    concurrency: CONCURRENCY,
-    onSuccess: () => {
-      succeeded += 1;
-      if (succeeded === count) finished();
-    },
-  });
+  const desk = deskIntegration(receiver.url, count, () => finished());
   const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 5 });
   const started = performance.now();
   dispatcher.start();

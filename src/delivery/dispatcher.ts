@@ -156,7 +156,6 @@ export class Dispatcher {
     });
     const now = clock();
     const verdict = classify(response, now);
-    const secrets = integration.sink.secrets();
 
     let status: DeliveryStatus;
     let outcome: AttemptOutcome;
@@ -186,7 +185,7 @@ export class Dispatcher {
         nextAttemptAt = now + delay;
       }
     }
-    const error = verdict.kind === 'success' ? null : maskText(verdict.reason, secrets);
+    const error = verdict.kind === 'success' ? null : maskText(verdict.reason, integration.sink.secrets());
     const streak = await this.#settle(
       {
         owner: this.#options.owner,
@@ -216,7 +215,8 @@ export class Dispatcher {
       this.#log.warn(context, 'delivery lease was lost before the attempt settled; another worker owns it now');
       return;
     }
-    this.#log.debug({ ...context, status: response.status, error }, 'delivery attempt');
+    // Built only when it will be written: a spread per delivery shows at thousands a second.
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...context, status: response.status, error }, 'delivery attempt');
     const settled: Delivery = { ...delivery, status, attempts: delivery.attempts + 1, totalAttempts: attemptNo, nextAttemptAt, lastError: error, lastStatus: response.status ?? null, updatedAt: now };
 
     if (verdict.kind === 'disable') {

@@ -89,6 +89,15 @@ describe('restSink', () => {
     expect(response.url).toBe(`${receiver.url}/echo/contract/customer/A%20B%2F1?event=e%231`);
   });
 
+  it('sends to `/` for a URL without a path, and resolves dot segments, logging each URL as written', async () => {
+    const bare = await restSink({ url: receiver.url }).send({ body }, contractContext());
+    expect(last().path).toBe('/');
+    expect(bare.url).toBe(receiver.url);
+    const dotted = await restSink({ url: `${receiver.url}/skip/../echo/{key}` }).send({ body }, contractContext({ key: 'K 1' }));
+    expect(last().path).toBe('/echo/K%201');
+    expect(dotted.url).toBe(`${receiver.url}/skip/../echo/K%201`);
+  });
+
   it('takes the method from the request over the sink option, upper-cased', async () => {
     const sink = restSink({ url: `${receiver.url}/echo`, method: 'PATCH' });
     const put = await sink.send({ body, method: 'put' }, contractContext());

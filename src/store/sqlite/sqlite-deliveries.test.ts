@@ -1,0 +1,105 @@
+// The SQLite claim and settle paths beyond the shared contract: a claimed
+// delivery carries every field as written (claims read rows as column arrays),
+// and a batch of settlements follows each integration's streak in order.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../test/support.js';
+import type { AttemptSettlement } from '../delivery-types.js';
+import { SqliteStore } from './sqlite-store.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('SqliteDeliveries', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: SqliteStore;
+  afterEach(async () => {
+    await store?.close();
+    dir?.remove();
+  });
+
+  async function open() {
+    dir = tempDir();
+    store = new SqliteStore({ path: join(dir.path, 'deliveries.db') });
+    await store.init();
+    await store.registerIntegrations(['desk', 'crm'], T0);
+  }
+
+  const pending = (n: number, integration = 'desk') => ({
+    deliveryId: `d-${n}`,
+    integration,
+    kind: 'change' as const,
+    entity: 'customer',
+    key: `K${n}`,
+    eventId: `e-${n}`,
+    version: n,
+    request: { body: { n }, headers: { 'x-n': String(n) } },
+    status: 'pending' as const,
+    createdAt: T0 + n,
+  });
+  const write = (deliveries: ReturnType<typeof pending>[]) => store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
+
+  it('claims deliveries with every field as stored, the same as reading one back', async () => {
+    await open();
+    await write([pending(1), pending(2)]);
+    const claimed = await store.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 1000, owner: 'w' });
+    expect(claimed[0]).toEqual({
+      seq: claimed[0]?.seq,
+      deliveryId: 'd-1',
+      integration: 'desk',
+      kind: 'change',
+      entity: 'customer',
+      key: 'K1',
+      eventId: 'e-1',
+      version: 1,
+      request: { body: { n: 1 }, headers: { 'x-n': '1' } },
+      status: 'pending',
+      attempts: 0,
+      totalAttempts: 0,
+      cycleStartedAt: T0 + 1,
+      nextAttemptAt: T0 + 1,
+      trigger: 'scheduled',
+      lastError: null,
+      lastStatus: null,
+      createdAt: T0 + 1,
+      updatedAt: T0 + 1,
+      completedAt: null,
+    });
+    for (const delivery of claimed) {
+      const { log: _log, ...stored } = (await store.getDelivery(delivery.deliveryId)) ?? { log: [] };
+      expect(delivery).toEqual(stored);
+    }
+  });
+
+  it('follows each integration failure streak through a batch, in order, and keeps the last', async () => {
+    await open();
+    await write([pending(1), pending(2), pending(3), pending(4), pending(5, 'crm')]);
+    const claimed = await store.claimDeliveries(
+      [
+        { integration: 'desk', ordered: false, limit: 10 },
+        { integration: 'crm', ordered: false, limit: 10 },
+      ],
+      { now: T0 + 100, leaseMs: 60_000, owner: 'w' },
+    );
+    expect(claimed).toHaveLength(5);
+    const settle = (n: number, ok: boolean, startedAt: number): AttemptSettlement => ({
+      owner: 'w',
+      status: ok ? 'succeeded' : 'pending',
+      nextAttemptAt: ok ? null : T0 + 9999,
+      integrationSucceeded: ok,
+      attempt: { deliveryId: `d-${n}`, attempt: 1, trigger: 'scheduled', startedAt, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: ok ? 200 : 503, response: null, error: ok ? null : 'HTTP 503', outcome: ok ? 'succeeded' : 'retry', nextAttemptAt: ok ? null : T0 + 9999 },
+    });
+    const streaks = await store.settleAttempts([settle(1, false, T0 + 201), settle(5, false, T0 + 202), settle(2, false, T0 + 203), settle(3, true, T0 + 204), settle(4, false, T0 + 205)], T0 + 300);
+    expect(streaks).toEqual([
+      { failingSince: T0 + 201, consecutiveFailures: 1 },
+      { failingSince: T0 + 202, consecutiveFailures: 1 },
+      { failingSince: T0 + 201, consecutiveFailures: 2 },
+      { failingSince: null, consecutiveFailures: 0 },
+      { failingSince: T0 + 205, consecutiveFailures: 1 },
+    ]);
+    const rows = await store.listIntegrations();
+    expect(rows.map((r) => [r.name, r.failingSince, r.consecutiveFailures])).toEqual([
+      ['crm', T0 + 202, 1],
+      ['desk', T0 + 205, 1],
+    ]);
+  });
+});
