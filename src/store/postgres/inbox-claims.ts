@@ -10,7 +10,7 @@ import { encodeOptional } from '../json-columns.js';
 import { recordId, type ClaimedBatch } from '../store.js';
 import type { BatchCommit, StoredRecord } from '../types.js';
 import { jsonRows, LOCKS, NOW_MS, transaction } from './connection.js';
-import { toInboxEvent, toRecord, type InboxRow, type RecordRow } from './inbox-rows.js';
+import { toInboxEvent, toRecord, type InboxRow, type RecordRow } from '../rows.js';
 import { insertDeliveries } from './postgres-deliveries.js';
 
 const RECORD_ROWS = jsonRows(1, { entity: 'text', key: 'text', version: 'int', parts: 'text', created_at: 'bigint', updated_at: 'bigint', expected: 'int' });

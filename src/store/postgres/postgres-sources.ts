@@ -8,73 +8,9 @@ import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, Sour
 import type { Json } from '../types.js';
 import { jsonRows, storableText, transaction } from './connection.js';
 import { insertInbox } from './inbox-insert.js';
-
-interface SourceRowDb {
-  name: string;
-  kind: string;
-  schedule: string;
-  checkpoint: string | null;
-  checkpoint_at: number | null;
-  lease_owner: string | null;
-  lease_until: number | null;
-  current_run: string | null;
-  next_run_at: number | null;
-  consecutive_failures: number;
-  last_run: string | null;
-}
-
-interface RunRowDb {
-  run_id: string;
-  source: string;
-  trigger: SourceRun['trigger'];
-  status: SourceRun['status'];
-  owner: string;
-  started_at: number;
-  finished_at: number | null;
-  pages: number;
-  items: number;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  skipped: number;
-  error: string | null;
-}
-
-const toRun = (r: RunRowDb): SourceRun => ({
-  runId: r.run_id,
-  source: r.source,
-  trigger: r.trigger,
-  status: r.status,
-  owner: r.owner,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  pages: r.pages,
-  items: r.items,
-  accepted: r.accepted,
-  duplicates: r.duplicates,
-  rejected: r.rejected,
-  skipped: r.skipped,
-  error: r.error,
-});
+import { parseCheckpoint, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
 
 const REJECTED_ROWS = jsonRows(1, { item_id: 'text', raw: 'text', reason: 'text' });
-
-const parseCheckpoint = (text: string | null): Json | null => (text === null ? null : (JSON.parse(text) as Json));
-
-function toSource(r: SourceRowDb, lastRun: SourceRun | null): SourceRow {
-  return {
-    name: r.name,
-    kind: r.kind,
-    schedule: r.schedule,
-    checkpoint: parseCheckpoint(r.checkpoint),
-    checkpointAt: r.checkpoint_at,
-    leaseOwner: r.lease_owner,
-    leaseUntil: r.lease_until,
-    nextRunAt: r.next_run_at,
-    consecutiveFailures: r.consecutive_failures,
-    lastRun,
-  };
-}
 
 /** The source's row, locked until the transaction ends. */
 async function lockSource(client: pg.ClientBase, name: string): Promise<SourceRowDb | undefined> {
@@ -221,11 +157,11 @@ export class PostgresSources implements SourceStore {
   }
 
   async listRejected(name: string, query: { after?: number; limit: number }): Promise<RejectedItem[]> {
-    const { rows } = await this.#pool.query<{ id: number; source: string; run_id: string; item_id: string | null; raw: string; reason: string; at: number }>(
+    const { rows } = await this.#pool.query<RejectedRowDb>(
       'SELECT * FROM source_rejected WHERE source = $1 AND id > $2 ORDER BY id LIMIT $3',
       [name, query.after ?? 0, query.limit],
     );
-    return rows.map((r) => ({ id: r.id, source: r.source, runId: r.run_id, itemId: r.item_id, raw: JSON.parse(r.raw) as Json, reason: r.reason, at: r.at }));
+    return rows.map(toRejected);
   }
 
   async resetSourceCheckpoint(name: string, now: number): Promise<'reset' | 'running' | 'unknown'> {

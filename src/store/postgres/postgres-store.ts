@@ -11,7 +11,7 @@ import type { AcceptOutcome, AuditEntry, AuditQuery, EventTrace, FieldDiff, NewI
 import { CHANNELS, resolveOptions, transaction, unreachable, type PostgresStoreOptions, type ResolvedOptions } from './connection.js';
 import { InboxClaims } from './inbox-claims.js';
 import { insertInbox } from './inbox-insert.js';
-import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from './inbox-rows.js';
+import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
 import { PostgresDeliveries } from './postgres-deliveries.js';
 import { PostgresSources } from './postgres-sources.js';
 import { migrate } from './schema.js';

@@ -5,65 +5,8 @@ import type Database from 'better-sqlite3';
 import type { SourceStore } from '../source-store.js';
 import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, SourceRun } from '../source-types.js';
 import type { AcceptOutcome, Json } from '../types.js';
+import { parseCheckpoint, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
 import { Statements } from './statements.js';
-
-interface SourceRowDb {
-  name: string;
-  kind: string;
-  schedule: string;
-  checkpoint: string | null;
-  checkpoint_at: number | null;
-  lease_owner: string | null;
-  lease_until: number | null;
-  current_run: string | null;
-  next_run_at: number | null;
-  consecutive_failures: number;
-  last_run: string | null;
-}
-
-interface RunRowDb {
-  run_id: string;
-  source: string;
-  trigger: SourceRun['trigger'];
-  status: SourceRun['status'];
-  owner: string;
-  started_at: number;
-  finished_at: number | null;
-  pages: number;
-  items: number;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  skipped: number;
-  error: string | null;
-}
-
-interface RejectedRowDb {
-  id: number;
-  source: string;
-  run_id: string;
-  item_id: string | null;
-  raw: string;
-  reason: string;
-  at: number;
-}
-
-const toRun = (r: RunRowDb): SourceRun => ({
-  runId: r.run_id,
-  source: r.source,
-  trigger: r.trigger,
-  status: r.status,
-  owner: r.owner,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  pages: r.pages,
-  items: r.items,
-  accepted: r.accepted,
-  duplicates: r.duplicates,
-  rejected: r.rejected,
-  skipped: r.skipped,
-  error: r.error,
-});
 
 /** Runs `write` in a transaction that is fsync'd before it returns: it acknowledges events. */
 export type DurableWrite = <T>(write: () => T) => T;
@@ -86,18 +29,7 @@ export class SqliteSources implements SourceStore {
   }
 
   #toSource(r: SourceRowDb): SourceRow {
-    return {
-      name: r.name,
-      kind: r.kind,
-      schedule: r.schedule,
-      checkpoint: r.checkpoint === null ? null : (JSON.parse(r.checkpoint) as Json),
-      checkpointAt: r.checkpoint_at,
-      leaseOwner: r.lease_owner,
-      leaseUntil: r.lease_until,
-      nextRunAt: r.next_run_at,
-      consecutiveFailures: r.consecutive_failures,
-      lastRun: this.#run(r.last_run),
-    };
+    return toSource(r, this.#run(r.last_run));
   }
 
   async registerSources(sources: ReadonlyArray<{ name: string; kind: string; schedule: string }>, now: number): Promise<void> {
@@ -142,7 +74,7 @@ export class SqliteSources implements SourceStore {
       this.#sql
         .get('UPDATE sources SET lease_owner = ?, lease_until = ?, current_run = ?, last_run = ?, updated_at = ? WHERE name = ?')
         .run(run.owner, run.now + run.leaseMs, run.runId, run.runId, run.now, name);
-      return { checkpoint: row.checkpoint === null ? null : (JSON.parse(row.checkpoint) as Json) };
+      return { checkpoint: parseCheckpoint(row.checkpoint) };
     }).immediate();
   }
 
@@ -219,7 +151,7 @@ export class SqliteSources implements SourceStore {
 
   async listRejected(name: string, query: { after?: number; limit: number }): Promise<RejectedItem[]> {
     const rows = this.#sql.get('SELECT * FROM source_rejected WHERE source = ? AND id > ? ORDER BY id LIMIT ?').all(name, query.after ?? 0, query.limit) as RejectedRowDb[];
-    return rows.map((r) => ({ id: r.id, source: r.source, runId: r.run_id, itemId: r.item_id, raw: JSON.parse(r.raw) as Json, reason: r.reason, at: r.at }));
+    return rows.map(toRejected);
   }
 
   async resetSourceCheckpoint(name: string, now: number): Promise<'reset' | 'running' | 'unknown'> {

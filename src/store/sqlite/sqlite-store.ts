@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StaleBatchError } from '../../errors/index.js';
-import { decodeOptional, encodeOptional } from '../json-columns.js';
+import { encodeOptional } from '../json-columns.js';
 import type { DeliveryStore } from '../delivery-store.js';
 import { recordId, type ClaimedBatch, type Store } from '../store.js';
 import type {
@@ -13,14 +13,13 @@ import type {
   AuditEntry,
   AuditQuery,
   BatchCommit,
-  EventStatus,
   EventTrace,
   FieldDiff,
-  InboxEvent,
   NewInboxEvent,
   ParkedKey,
   StoredRecord,
 } from '../types.js';
+import { toAudit, toInboxEvent, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
 import { MIGRATIONS } from './schema.js';
 import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
 import { SqliteSources } from './sqlite-sources.js';
@@ -40,83 +39,6 @@ export interface SqliteStoreOptions {
    */
   synchronous?: 'full' | 'normal';
 }
-
-interface InboxRow {
-  seq: number;
-  event_id: string;
-  name: string;
-  version: number;
-  flow_id: string;
-  entity: string;
-  key: string;
-  envelope: string;
-  status: EventStatus;
-  accepted_at: number;
-  processed_at: number | null;
-  result: string | null;
-  error: string | null;
-}
-
-interface RecordRow {
-  entity: string;
-  key: string;
-  version: number;
-  parts: string;
-  created_at: number;
-  updated_at: number;
-}
-
-interface AuditRow {
-  id: number;
-  entity: string;
-  key: string;
-  version: number;
-  part: string;
-  field: string;
-  old_value: string | null;
-  new_value: string | null;
-  rule: string;
-  event_id: string;
-  flow_id: string;
-  at: number;
-}
-
-const toRecord = (row: RecordRow): StoredRecord => ({
-  entity: row.entity,
-  key: row.key,
-  version: row.version,
-  parts: JSON.parse(row.parts) as StoredRecord['parts'],
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
-
-const toInboxEvent = (row: InboxRow): InboxEvent => ({
-  seq: row.seq,
-  eventId: row.event_id,
-  name: row.name,
-  version: row.version,
-  flowId: row.flow_id,
-  entity: row.entity,
-  key: row.key,
-  envelope: JSON.parse(row.envelope) as Record<string, unknown>,
-  status: row.status,
-  acceptedAt: row.accepted_at,
-});
-
-const toAudit = (row: AuditRow): AuditEntry => ({
-  id: row.id,
-  entity: row.entity,
-  key: row.key,
-  version: row.version,
-  part: row.part,
-  field: row.field,
-  oldValue: decodeOptional(row.old_value),
-  newValue: decodeOptional(row.new_value),
-  rule: row.rule,
-  eventId: row.event_id,
-  flowId: row.flow_id,
-  at: row.at,
-});
 
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';

@@ -1,0 +1,166 @@
+// The rows both SQL drivers keep, as their clients return them (snake_case
+// columns, JSON in text, epoch-ms integers), and the plain shapes of the port
+// they become. SQLite and PostgreSQL share one schema shape, so one mapping.
+import { decodeOptional } from './json-columns.js';
+import type { RejectedItem, SourceRow, SourceRun } from './source-types.js';
+import type { AuditEntry, EventStatus, InboxEvent, Json, StoredRecord } from './types.js';
+
+export interface InboxRow {
+  seq: number;
+  event_id: string;
+  name: string;
+  version: number;
+  flow_id: string;
+  entity: string;
+  key: string;
+  envelope: string;
+  status: EventStatus;
+  accepted_at: number;
+  processed_at: number | null;
+  result: string | null;
+  error: string | null;
+}
+
+export interface RecordRow {
+  entity: string;
+  key: string;
+  version: number;
+  parts: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AuditRow {
+  id: number;
+  entity: string;
+  key: string;
+  version: number;
+  part: string;
+  field: string;
+  old_value: string | null;
+  new_value: string | null;
+  rule: string;
+  event_id: string;
+  flow_id: string;
+  at: number;
+}
+
+export const toRecord = (row: RecordRow): StoredRecord => ({
+  entity: row.entity,
+  key: row.key,
+  version: row.version,
+  parts: JSON.parse(row.parts) as StoredRecord['parts'],
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export const toInboxEvent = (row: InboxRow): InboxEvent => ({
+  seq: row.seq,
+  eventId: row.event_id,
+  name: row.name,
+  version: row.version,
+  flowId: row.flow_id,
+  entity: row.entity,
+  key: row.key,
+  envelope: JSON.parse(row.envelope) as Record<string, unknown>,
+  status: row.status,
+  acceptedAt: row.accepted_at,
+});
+
+export const toAudit = (row: AuditRow): AuditEntry => ({
+  id: row.id,
+  entity: row.entity,
+  key: row.key,
+  version: row.version,
+  part: row.part,
+  field: row.field,
+  oldValue: decodeOptional(row.old_value),
+  newValue: decodeOptional(row.new_value),
+  rule: row.rule,
+  eventId: row.event_id,
+  flowId: row.flow_id,
+  at: row.at,
+});
+
+export interface SourceRowDb {
+  name: string;
+  kind: string;
+  schedule: string;
+  checkpoint: string | null;
+  checkpoint_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  current_run: string | null;
+  next_run_at: number | null;
+  consecutive_failures: number;
+  last_run: string | null;
+}
+
+export interface RunRowDb {
+  run_id: string;
+  source: string;
+  trigger: SourceRun['trigger'];
+  status: SourceRun['status'];
+  owner: string;
+  started_at: number;
+  finished_at: number | null;
+  pages: number;
+  items: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  skipped: number;
+  error: string | null;
+}
+
+export interface RejectedRowDb {
+  id: number;
+  source: string;
+  run_id: string;
+  item_id: string | null;
+  raw: string;
+  reason: string;
+  at: number;
+}
+
+export const toRun = (r: RunRowDb): SourceRun => ({
+  runId: r.run_id,
+  source: r.source,
+  trigger: r.trigger,
+  status: r.status,
+  owner: r.owner,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  pages: r.pages,
+  items: r.items,
+  accepted: r.accepted,
+  duplicates: r.duplicates,
+  rejected: r.rejected,
+  skipped: r.skipped,
+  error: r.error,
+});
+
+export const parseCheckpoint = (text: string | null): Json | null => (text === null ? null : (JSON.parse(text) as Json));
+
+export const toSource = (r: SourceRowDb, lastRun: SourceRun | null): SourceRow => ({
+  name: r.name,
+  kind: r.kind,
+  schedule: r.schedule,
+  checkpoint: parseCheckpoint(r.checkpoint),
+  checkpointAt: r.checkpoint_at,
+  leaseOwner: r.lease_owner,
+  leaseUntil: r.lease_until,
+  nextRunAt: r.next_run_at,
+  consecutiveFailures: r.consecutive_failures,
+  lastRun,
+});
+
+export const toRejected = (r: RejectedRowDb): RejectedItem => ({
+  id: r.id,
+  source: r.source,
+  runId: r.run_id,
+  itemId: r.item_id,
+  raw: JSON.parse(r.raw) as Json,
+  reason: r.reason,
+  at: r.at,
+});
