@@ -12,9 +12,10 @@ import { delivery } from './scenarios/delivery.js';
 import { endToEnd } from './scenarios/end-to-end.js';
 import { alternative } from './scenarios/alternative.js';
 import { memory } from './scenarios/memory.js';
+import { postgres } from './scenarios/postgres.js';
 import { writeBenchmarksMd } from './lib/markdown.js';
 
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd, alternative, memory };
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd, alternative, memory, postgres };
 
 async function main() {
   const args = process.argv.slice(2);

@@ -35,7 +35,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   return server.stop;
 }
 
-async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+/** A throwaway server; also started by the PostgreSQL benchmark (bench/lib/postgres.ts) when none answers. */
+export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'confluo-pg-'));
   const password = randomBytes(12).toString('hex');
   const output: string[] = [];

@@ -8,7 +8,7 @@ import { percentile, sendAtRate } from '../lib/load.js';
 import { startBenchReceiver, type BenchReceiver } from '../lib/receiver.js';
 import type { BenchContext, Row } from '../lib/report.js';
 
-async function measure(hubUrl: string, receiver: BenchReceiver, rate: number, seconds: number, prefix: string) {
+export async function measure(hubUrl: string, receiver: BenchReceiver, rate: number, seconds: number, prefix: string) {
   const before = receiver.count;
   const run = await sendAtRate(hubUrl, rate, seconds, prefix);
   const expected = run.sent - run.failed;
