@@ -101,6 +101,32 @@ const NEW_DELIVERY_ROWS = jsonRows(1, {
   created_at: 'bigint',
 });
 
+const SETTLEMENT_ROWS = jsonRows(1, {
+  delivery_id: 'text',
+  owner: 'text',
+  status: 'text',
+  next_attempt_at: 'bigint',
+  error: 'text',
+  last_status: 'int',
+  completed_at: 'bigint',
+});
+const ATTEMPT_ROWS = jsonRows(1, {
+  delivery_id: 'text',
+  attempt: 'int',
+  trigger: 'text',
+  started_at: 'bigint',
+  duration_ms: 'int',
+  method: 'text',
+  url: 'text',
+  request_headers: 'text',
+  status: 'int',
+  response: 'text',
+  error: 'text',
+  outcome: 'text',
+  next_attempt_at: 'bigint',
+});
+const STREAK_ROWS = jsonRows(1, { name: 'text', failing_since: 'bigint', consecutive_failures: 'int' });
+
 const notifyDeliveries = (client: pg.ClientBase) => client.query('SELECT pg_notify($1, $2)', [CHANNELS.deliveries, '']);
 
 /** Writes new deliveries in the caller's transaction (the outbox); pending ones wake dispatchers on commit. */
@@ -215,43 +241,111 @@ export class PostgresDeliveries implements DeliveryStore {
     });
   }
 
+  /**
+   * One statement per table for the whole batch, not three round trips per settlement: the
+   * integration rows stay locked until commit, so every round trip here made the other
+   * dispatchers' settlements (and, through the pool, claims and ingest) wait. The streaks are
+   * worked out here, in order, from the locked rows.
+   */
   async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
     if (settlements.length === 0) return [];
     return transaction(this.#pool, async (client) => {
+      // A batch of successes ends every streak at zero whatever it was, so it needs no lock on the
+      // integration rows: it resets only the ones that are not at zero (below). Those locks are held
+      // to commit, and a healthy integration's settlements would otherwise queue on them one by one.
+      const allSucceeded = settlements.every((s) => s.integrationSucceeded);
       // Integration rows first, in name order: two dispatchers settling for the same integrations
       // then queue on them in one order instead of deadlocking.
-      await client.query(
-        'SELECT 1 FROM integrations WHERE name IN (SELECT integration FROM deliveries WHERE delivery_id = ANY($1::text[])) ORDER BY name FOR UPDATE',
-        [settlements.map((s) => s.attempt.deliveryId)],
+      const locked = allSucceeded
+        ? { rows: [] }
+        : await client.query<{ name: string; failing_since: number | null; consecutive_failures: number }>(
+            `SELECT name, failing_since, consecutive_failures FROM integrations
+             WHERE name IN (SELECT integration FROM deliveries WHERE delivery_id = ANY($1::text[])) ORDER BY name FOR UPDATE`,
+            [settlements.map((s) => s.attempt.deliveryId)],
+          );
+      // Per delivery, the first settlement (in order) by its lease holder wins; the win clears the
+      // lease, so any later one for it would find the lease lost, as settling one by one would.
+      // The outer conditions are checked again against the row's latest version.
+      const owned = await client.query<{ n: number; integration: string }>(
+        `UPDATE deliveries d SET status = w.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = w.next_attempt_at,
+           trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = w.error, last_status = w.last_status, updated_at = $2, completed_at = w.completed_at
+         FROM (SELECT DISTINCT ON (u.delivery_id) u.* FROM ${SETTLEMENT_ROWS} JOIN deliveries c ON c.delivery_id = u.delivery_id AND c.status = 'pending' AND c.lease_owner = u.owner
+               ORDER BY u.delivery_id, u.n) AS w
+         WHERE d.delivery_id = w.delivery_id AND d.status = 'pending' AND d.lease_owner = w.owner
+         RETURNING w.n, d.integration`,
+        [
+          JSON.stringify(
+            settlements.map((s) => ({
+              delivery_id: s.attempt.deliveryId,
+              owner: s.owner,
+              status: s.status,
+              next_attempt_at: s.nextAttemptAt,
+              error: storableText(s.attempt.error),
+              last_status: s.attempt.status,
+              completed_at: TERMINAL.has(s.status) ? now : null,
+            })),
+          ),
+          now,
+        ],
       );
-      const results: Array<{ failingSince: number | null; consecutiveFailures: number } | undefined> = [];
-      for (const s of settlements) {
-        const a = s.attempt;
-        const error = storableText(a.error);
-        const owned = await client.query<{ integration: string }>(
-          `UPDATE deliveries SET status = $1, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = $2, trigger = 'scheduled',
-             lease_until = NULL, lease_owner = NULL, last_error = $3, last_status = $4, updated_at = $5, completed_at = $6
-           WHERE delivery_id = $7 AND status = 'pending' AND lease_owner = $8 RETURNING integration`,
-          [s.status, s.nextAttemptAt, error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId, s.owner],
-        );
-        const integration = owned.rows[0]?.integration;
-        if (integration === undefined) {
-          results.push(undefined);
-          continue;
-        }
+      const won = new Map(owned.rows.map((r) => [Number(r.n) - 1, r.integration]));
+      if (won.size > 0) {
         await client.query(
           `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-          [a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, storableText(a.response), error, a.outcome, a.nextAttemptAt],
+           SELECT delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at FROM ${ATTEMPT_ROWS} ORDER BY n`,
+          [
+            JSON.stringify(
+              settlements
+                .filter((_, i) => won.has(i))
+                .map(({ attempt: a }) => ({
+                  delivery_id: a.deliveryId,
+                  attempt: a.attempt,
+                  trigger: a.trigger,
+                  started_at: a.startedAt,
+                  duration_ms: a.durationMs,
+                  method: a.method,
+                  url: a.url,
+                  request_headers: JSON.stringify(a.requestHeaders),
+                  status: a.status,
+                  response: storableText(a.response),
+                  error: storableText(a.error),
+                  outcome: a.outcome,
+                  next_attempt_at: a.nextAttemptAt,
+                })),
+            ),
+          ],
         );
-        const streak = await client.query<{ failing_since: number | null; consecutive_failures: number }>(
-          s.integrationSucceeded
-            ? 'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = $1 RETURNING failing_since, consecutive_failures'
-            : 'UPDATE integrations SET failing_since = coalesce(failing_since, $2), consecutive_failures = consecutive_failures + 1 WHERE name = $1 RETURNING failing_since, consecutive_failures',
-          s.integrationSucceeded ? [integration] : [integration, a.startedAt],
+      }
+      if (allSucceeded) {
+        const integrations = [...new Set(won.values())].sort();
+        if (integrations.length > 0) {
+          await client.query(
+            'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ANY($1::text[]) AND (failing_since IS NOT NULL OR consecutive_failures <> 0)',
+            [integrations],
+          );
+        }
+        return settlements.map((_, i) => (won.has(i) ? { failingSince: null, consecutiveFailures: 0 } : undefined));
+      }
+      const streaks = new Map(locked.rows.map((r) => [r.name, { failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures }]));
+      const changed = new Set<string>();
+      const results = settlements.map((s, i) => {
+        const integration = won.get(i);
+        if (integration === undefined) return undefined;
+        const before = streaks.get(integration);
+        // An integration without a row has no streak to keep (settling one by one updated nothing).
+        if (!before) return { failingSince: null, consecutiveFailures: 0 };
+        const after = s.integrationSucceeded
+          ? { failingSince: null, consecutiveFailures: 0 }
+          : { failingSince: before.failingSince ?? s.attempt.startedAt, consecutiveFailures: before.consecutiveFailures + 1 };
+        streaks.set(integration, after);
+        changed.add(integration);
+        return after;
+      });
+      if (changed.size > 0) {
+        await client.query(
+          `UPDATE integrations i SET failing_since = u.failing_since, consecutive_failures = u.consecutive_failures FROM ${STREAK_ROWS} WHERE i.name = u.name`,
+          [JSON.stringify([...changed].map((name) => ({ name, failing_since: streaks.get(name)!.failingSince, consecutive_failures: streaks.get(name)!.consecutiveFailures })))],
         );
-        const after = streak.rows[0];
-        results.push({ failingSince: after?.failing_since ?? null, consecutiveFailures: after?.consecutive_failures ?? 0 });
       }
       return results;
     });

@@ -160,6 +160,59 @@ describe('PostgresStore', () => {
     }
   });
 
+  // A batch settles with one statement per table; these are the answers settling one by one gives.
+  it('settles a batch as if one by one: streaks in order, one winner per delivery, successes reset a failing integration', async () => {
+    const fresh = await createTestDatabase('pg_settle');
+    const store = new PostgresStore({ url: fresh.url });
+    await store.init();
+    try {
+      await store.registerIntegrations(['batch'], 1);
+      const ids = ['s-1', 's-2', 's-3', 's-4', 's-5'];
+      await store.commitBatch({
+        records: [],
+        audit: [],
+        changes: [],
+        deliveries: ids.map((id, i) => ({ deliveryId: id, integration: 'batch', kind: 'change' as const, entity: 'customer', key: `K${i}`, eventId: `e-${id}`, version: 1, request: { body: {} }, status: 'pending' as const, createdAt: 1 })),
+        digestItems: [],
+        processed: [],
+        parked: [],
+      });
+      expect(await store.claimDeliveries([{ integration: 'batch', limit: 5, ordered: false }], { now: 2, leaseMs: 60_000, owner: 'w' })).toHaveLength(5);
+      const settle = (deliveryId: string, ok: boolean, startedAt: number, owner = 'w') => ({
+        owner,
+        status: ok ? ('succeeded' as const) : ('pending' as const),
+        nextAttemptAt: ok ? null : 100,
+        integrationSucceeded: ok,
+        attempt: { deliveryId, attempt: 1, trigger: 'scheduled' as const, startedAt, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: ok ? 200 : 503, response: null, error: ok ? null : 'HTTP 503', outcome: ok ? ('succeeded' as const) : ('retry' as const), nextAttemptAt: ok ? null : 100 },
+      });
+      const results = await store.settleAttempts(
+        [settle('s-1', false, 10, 'intruder'), settle('s-1', false, 11), settle('s-1', true, 12), settle('s-2', false, 13), settle('s-3', true, 14), settle('s-4', false, 15)],
+        20,
+      );
+      expect(results).toEqual([
+        undefined, // not the lease holder
+        { failingSince: 11, consecutiveFailures: 1 },
+        undefined, // the settlement before it cleared s-1's lease
+        { failingSince: 11, consecutiveFailures: 2 },
+        { failingSince: null, consecutiveFailures: 0 },
+        { failingSince: 15, consecutiveFailures: 1 },
+      ]);
+      expect((await store.getDelivery('s-1'))?.log.map((a) => a.startedAt)).toEqual([11]);
+      expect(await query(fresh.url, `SELECT delivery_id, status, lease_owner FROM deliveries WHERE delivery_id IN ('s-1', 's-3', 's-5') ORDER BY delivery_id`)).toEqual([
+        { delivery_id: 's-1', status: 'pending', lease_owner: null },
+        { delivery_id: 's-3', status: 'succeeded', lease_owner: null },
+        { delivery_id: 's-5', status: 'pending', lease_owner: 'w' },
+      ]);
+      expect(await query(fresh.url, `SELECT failing_since, consecutive_failures FROM integrations WHERE name = 'batch'`)).toEqual([{ failing_since: '15', consecutive_failures: 1 }]);
+      // A batch of successes only (no lock taken on the integration) still ends the streak.
+      expect(await store.settleAttempts([settle('s-5', true, 30)], 31)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
+      expect(await query(fresh.url, `SELECT failing_since, consecutive_failures FROM integrations WHERE name = 'batch'`)).toEqual([{ failing_since: null, consecutive_failures: 0 }]);
+    } finally {
+      await store.close();
+      await fresh.drop();
+    }
+  });
+
   it('wakes listeners in other processes when events are queued or deliveries are due', async () => {
     const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
     await Promise.all([listening.init(), writing.init()]);
