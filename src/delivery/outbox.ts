@@ -9,7 +9,28 @@ import type { Change, InboxEvent, ProcessedResult } from '../store/types.js';
 import { deepFreeze } from '../engine/deep-freeze.js';
 import { isSkip, type ChangeInput, type EventInput, type Integration } from './integration.js';
 
-export const newDeliveryId = (): string => `msg_${randomUUID().replaceAll('-', '')}`;
+/**
+ * `msg_` and a UUIDv7 in hex: 48 bits of milliseconds, then random bits. Ids made
+ * close in time sort close together, so inserting them lands at the right end of
+ * the `delivery_id` index instead of a random page: with random (v4) ids each batch
+ * dirtied pages all over that index, about 8% of processing time.
+ */
+export function newDeliveryId(now: number = Date.now()): string {
+  // A v4 UUID's random hex after its version digit (xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx): 3 + 4 + 12 digits.
+  const uuid = randomUUID();
+  return `msg_${millisHex(now)}7${uuid.slice(15, 18)}${uuid.slice(19, 23)}${uuid.slice(24)}`;
+}
+
+// A batch shares one clock reading: format it once.
+let lastMillis = -1;
+let lastMillisHex = '';
+function millisHex(now: number): string {
+  if (now !== lastMillis) {
+    lastMillis = now;
+    lastMillisHex = now.toString(16).padStart(12, '0');
+  }
+  return lastMillisHex;
+}
 
 function inputFor(integration: Integration, event: InboxEvent, change: Change | undefined, result: ProcessedResult, now: number): ChangeInput | EventInput | undefined {
   const on = integration.on;
@@ -52,30 +73,24 @@ export function createOutbox(integrations: readonly Integration[]): Outbox {
     for (const integration of active) {
       const input = inputFor(integration, event, change, result, now);
       if (!input) continue;
-      const base = {
-        deliveryId: newDeliveryId(),
-        integration: integration.name,
-        kind: input.kind,
-        entity: event.entity,
-        key: event.key,
-        eventId: event.eventId,
-        version: change?.version ?? null,
-        createdAt: now,
-      } as const;
+      const deliveryId = newDeliveryId(now);
+      const version = change?.version ?? null;
       let mapped;
       try {
         mapped = integration.map(input);
       } catch (error) {
-        deliveries.push({ ...base, request: undefined, status: 'failed', reason: `mapping threw: ${error instanceof Error ? error.message : String(error)}` });
+        const reason = `mapping threw: ${error instanceof Error ? error.message : String(error)}`;
+        deliveries.push({ deliveryId, integration: integration.name, kind: input.kind, entity: event.entity, key: event.key, eventId: event.eventId, version, createdAt: now, request: undefined, status: 'failed', reason });
         continue;
       }
+      // Delivery rows are written out field by field: a spread of a shared base per row showed in the profile.
       if (isSkip(mapped)) {
-        deliveries.push({ ...base, request: undefined, status: 'ignored', reason: mapped.skip });
+        deliveries.push({ deliveryId, integration: integration.name, kind: input.kind, entity: event.entity, key: event.key, eventId: event.eventId, version, createdAt: now, request: undefined, status: 'ignored', reason: mapped.skip });
       } else if (integration.digest) {
         const windowMs = integration.digest.windowMs;
         digestItems.push({ integration: integration.name, windowStart: Math.floor(now / windowMs) * windowMs, entity: event.entity, key: event.key, eventId: event.eventId, item: mapped.body, createdAt: now });
       } else {
-        deliveries.push({ ...base, request: mapped, status: 'pending' });
+        deliveries.push({ deliveryId, integration: integration.name, kind: input.kind, entity: event.entity, key: event.key, eventId: event.eventId, version, createdAt: now, request: mapped, status: 'pending' });
       }
     }
     return { deliveries, digestItems };

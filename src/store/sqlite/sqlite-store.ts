@@ -13,13 +13,15 @@ import type {
   AuditEntry,
   AuditQuery,
   BatchCommit,
+  EventStatus,
   EventTrace,
   FieldDiff,
+  InboxEvent,
   NewInboxEvent,
   ParkedKey,
   StoredRecord,
 } from '../types.js';
-import { toAudit, toInboxEvent, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
+import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
 import { MIGRATIONS } from './schema.js';
 import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
 import { SqliteSources } from './sqlite-sources.js';
@@ -39,6 +41,31 @@ export interface SqliteStoreOptions {
    */
   synchronous?: 'full' | 'normal';
 }
+
+/**
+ * The claim reads each queued event joined with its key's record, as column arrays in this
+ * order: one statement instead of a record lookup per key (7 µs each through better-sqlite3),
+ * and no object keyed by column per row (microseconds more).
+ */
+const CLAIM_COLUMNS = `i.seq, i.event_id, i.name, i.version, i.flow_id, i.entity, i.key, i.envelope, i.status, i.accepted_at,
+  r.version, r.parts, r.created_at, r.updated_at`;
+const claimedEvent = (c: unknown[]): InboxEvent => ({
+  seq: c[0] as number,
+  eventId: c[1] as string,
+  name: c[2] as string,
+  version: c[3] as number,
+  flowId: c[4] as string,
+  entity: c[5] as string,
+  key: c[6] as string,
+  envelope: JSON.parse(c[7] as string) as Record<string, unknown>,
+  status: c[8] as EventStatus,
+  acceptedAt: c[9] as number,
+});
+/** The record in a claimed row, if its key has one. */
+const claimedRecord = (c: unknown[]): StoredRecord | undefined =>
+  c[10] === null
+    ? undefined
+    : { entity: c[5] as string, key: c[6] as string, version: c[10] as number, parts: JSON.parse(c[11] as string) as StoredRecord['parts'], createdAt: c[12] as number, updatedAt: c[13] as number };
 
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
@@ -90,11 +117,13 @@ export class SqliteStore implements Store {
         `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
       ),
-      claim: db.prepare(
-        `SELECT * FROM inbox i WHERE status = 'queued'
-           AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.entity = i.entity AND p.key = i.key)
-         ORDER BY seq LIMIT ?`,
-      ),
+      claim: db
+        .prepare(
+          `SELECT ${CLAIM_COLUMNS} FROM inbox i LEFT JOIN records r ON r.entity = i.entity AND r.key = i.key
+           WHERE i.status = 'queued' AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.entity = i.entity AND p.key = i.key)
+           ORDER BY i.seq LIMIT ?`,
+        )
+        .raw(true),
       getRecord: db.prepare('SELECT * FROM records WHERE entity = ? AND key = ?'),
       insertRecord: db.prepare(
         `INSERT INTO records (entity, key, version, parts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -205,13 +234,16 @@ export class SqliteStore implements Store {
   async claimBatch(limit: number): Promise<ClaimedBatch> {
     const sql = this.sql;
     return this.#db.transaction(() => {
-      const events = (sql.claim.all(limit) as InboxRow[]).map(toInboxEvent);
+      const rows = sql.claim.all(limit) as unknown[][];
+      const events: InboxEvent[] = [];
       const records = new Map<string, StoredRecord>();
-      for (const event of events) {
+      for (const row of rows) {
+        const event = claimedEvent(row);
+        events.push(event);
         const id = recordId(event.entity, event.key);
         if (records.has(id)) continue;
-        const row = sql.getRecord.get(event.entity, event.key) as RecordRow | undefined;
-        if (row) records.set(id, toRecord(row));
+        const record = claimedRecord(row);
+        if (record) records.set(id, record);
       }
       return { events, records };
     }).deferred();
