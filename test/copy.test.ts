@@ -3,6 +3,7 @@
 // PostgreSQL store then answers exactly as the SQLite one did, and goes on
 // numbering after the copied rows.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineIntegration } from '../src/delivery/integration.js';
@@ -95,6 +96,31 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     const again = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${dbPath}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already holds data \(inbox: 34 rows\)/);
+  });
+
+  it('copies text PostgreSQL cannot hold (NUL) as the driver stores it, and refuses a --from file that does not exist', { timeout: 30_000 }, async () => {
+    const dir = tempDir('confluo-copy-nul-');
+    cleanups.push(dir.remove);
+    const dbPath = join(dir.path, 'confluo.db');
+    const sqlite = new SqliteStore({ path: dbPath });
+    await sqlite.init();
+    await sqlite.registerSources([{ name: 'feed', kind: 'custom', schedule: 'every 1h' }], 1);
+    await sqlite.startSourceRun('feed', { runId: 'r1', owner: 'o', trigger: 'manual', now: 2, leaseMs: 1000, onlyIfDue: false });
+    await sqlite.finishSourceRun('feed', { runId: 'r1', owner: 'o', status: 'failed', error: 'the API sent \u0000 in its answer', nextRunAt: null, now: 3 });
+    await sqlite.close();
+    const target = await createTestDatabase('copy_nul');
+    cleanups.push(target.drop);
+    const run = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${dbPath}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const postgres = new PostgresStore({ url: target.url });
+    await postgres.init();
+    cleanups.push(() => postgres.close());
+    expect((await postgres.getSourceRun('r1'))?.error).toBe('the API sent \uFFFD in its answer');
+
+    const missing = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${join(dir.path, 'typo.db')}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/--from names no SQLite database: .*typo\.db does not exist/);
+    expect(existsSync(join(dir.path, 'typo.db'))).toBe(false);
   });
 
   it('says clearly what it needs', () => {

@@ -1,14 +1,16 @@
 // Scheduled sources in a real hub: runs by hand and on schedule, paging,
 // checkpoints, rejected items, failures with back-off, and the lease that
 // keeps one run of a source at a time even across two hubs on one file.
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../src/errors/index.js';
 import { defineSource } from '../src/sources/source.js';
 import { customDriver, type SourceDriver } from '../src/sources/source-driver.js';
+import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { Json } from '../src/store/types.js';
 import { entryPosted, ledgerFlow } from './flows.js';
-import { eventually, startTestHub, type TestHub } from './support.js';
+import { eventually, startTestHub, tempDir, type TestHub } from './support.js';
 
 interface Entry {
   ref: string;
@@ -26,9 +28,10 @@ function feed(pageSize = 3) {
   const calls: Array<Json | null> = [];
   let failNext: string | undefined;
   let gate: Promise<void> | undefined;
-  const driver: SourceDriver<unknown, Json> = customDriver<Entry, { next: number }>(async (checkpoint) => {
+  const driver: SourceDriver<unknown, Json> = customDriver<Entry, { next: number }>(async (checkpoint, context) => {
     calls.push(checkpoint);
-    if (gate) await gate;
+    // A held page waits, as a slow API would, until released or the run is cancelled.
+    if (gate) await Promise.race([gate, new Promise((_, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason as Error)))]);
     if (failNext) {
       const message = failNext;
       failNext = undefined;
@@ -220,5 +223,60 @@ describe('sources', () => {
     expect(() => ledgerSource(driver, { schedule: { cron: '*/5 * * * *', timezone: 'Mars/Olympus' } })).toThrow(/not valid/);
     expect(() => ledgerSource(driver, { schedule: { every: '5 parsecs' } })).toThrow(/not a duration/);
     expect(() => ledgerSource(driver, { name: 'Bad Name' })).toThrow(/source name/);
+    expect(() => ledgerSource(driver, { schedule: { cron: '0 0 30 2 *' } })).toThrow(/never fires/);
+  });
+
+  it('gives id() the item as its schema made it', async () => {
+    const rows = [{ REF: 7, ACCOUNT: 'T', AMOUNT: '12' }];
+    const driver = customDriver(async (checkpoint: { done: boolean } | null) => ({ items: checkpoint?.done ? [] : rows, checkpoint: { done: true } }));
+    const source = defineSource({
+      name: 'upper-feed',
+      driver: driver as SourceDriver<unknown, Json>,
+      schedule: { every: '1h' },
+      item: z.object({ REF: z.number(), ACCOUNT: z.string(), AMOUNT: z.coerce.number() }).transform((r) => ({ ref: `r${r.REF}`, account: r.ACCOUNT, amount: r.AMOUNT })),
+      event: entryPosted,
+      id: (item) => item.ref,
+      map: (item) => ({ id: item.account, amount: item.amount, label: item.ref }),
+    });
+    const t = await hubWith({ sources: [source], pull: false });
+    expect((await t.post('/api/v1/sources/upper-feed/run')).body).toMatchObject({ accepted: 1, rejected: 0 });
+    expect((await t.get('/api/v1/events/upper-feed:r7')).body.entity).toBe('account');
+  });
+
+  it('a hub stopping mid-run leaves the source interrupted, not failing', async () => {
+    const f = feed(1);
+    f.add({ ref: 'a', account: 'Z', amount: 1 }, { ref: 'b', account: 'Z', amount: 1 });
+    const dir = tempDir();
+    const t = await startTestHub({ flow: ledgerFlow, sources: [ledgerSource(f.driver)], pull: false, dbPath: join(dir.path, 'confluo.db') });
+    const release = f.hold();
+    const run = t.post('/api/v1/sources/ledger-feed/run').catch(() => undefined);
+    await eventually(() => f.calls.length === 1);
+    await t.close();
+    await run;
+    release();
+    const store = new SqliteStore({ path: t.dbPath });
+    await store.init();
+    try {
+      const row = await store.getSource('ledger-feed');
+      expect(row?.lastRun?.status).toBe('interrupted');
+      expect(row?.consecutiveFailures).toBe(0);
+      expect(row?.leaseOwner).toBeNull();
+    } finally {
+      await store.close();
+      dir.remove();
+    }
+  });
+
+  it('shows checkpoints without the credentials they may hold', async () => {
+    const driver = customDriver(
+      async () => ({ items: [], checkpoint: { next: 'https://billing.example/export?page=2&access_token=tok_live_0123456789', session: 'sess-abcdef123456' } }),
+      { secrets: () => ['sess-abcdef123456'] },
+    );
+    const t = await hubWith({ sources: [ledgerSource(driver as SourceDriver<unknown, Json>)], pull: false });
+    await t.post('/api/v1/sources/ledger-feed/run');
+    const shown = JSON.stringify((await t.get('/api/v1/sources')).body);
+    expect(shown).toContain('page=2');
+    expect(shown).not.toContain('tok_live_0123456789');
+    expect(shown).not.toContain('sess-abcdef123456');
   });
 });

@@ -3,6 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { SourceBusyError, UnknownSourceError, type SourceRunner } from '../sources/source-runner.js';
+import type { Source } from '../sources/source.js';
+import { showableCheckpoint } from '../sources/source-driver.js';
 import type { SourceRow, SourceRun } from '../store/source-types.js';
 import type { Store } from '../store/store.js';
 import { describeIssues } from '../validation/field-issues.js';
@@ -39,7 +41,9 @@ export function sourceState(row: SourceRow, disabled: string | false, now: numbe
   return row.nextRunAt === null ? 'idle' : 'scheduled';
 }
 
-export const sourceBody = (row: SourceRow, disabled: string | false, now: number) => ({
+export const sourceBody = (row: SourceRow, source: Source, now: number) => sourceBodyOf(row, source.disabled, source.driver.secrets?.() ?? [], now);
+
+const sourceBodyOf = (row: SourceRow, disabled: string | false, secrets: readonly string[], now: number) => ({
   name: row.name,
   kind: row.kind,
   schedule: row.schedule,
@@ -47,7 +51,7 @@ export const sourceBody = (row: SourceRow, disabled: string | false, now: number
   ...(disabled !== false ? { offBecause: disabled } : {}),
   lastRun: row.lastRun ? runBody(row.lastRun) : null,
   consecutiveFailures: row.consecutiveFailures,
-  checkpoint: row.checkpoint,
+  checkpoint: showableCheckpoint(row.checkpoint, secrets),
   checkpointAt: iso(row.checkpointAt),
   nextRunAt: disabled !== false ? null : iso(row.nextRunAt),
 });
@@ -65,7 +69,11 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
   api.get('/api/v1/sources', async () => {
     const now = clock();
     const rows = await store.listSources();
-    return { sources: rows.filter((r) => configured(r.name)).map((r) => sourceBody(r, configured(r.name)?.disabled ?? false, now)) };
+    const sources = rows.flatMap((row) => {
+      const source = configured(row.name);
+      return source ? [sourceBody(row, source, now)] : [];
+    });
+    return { sources };
   });
 
   api.get<{ Params: { name: string } }>('/api/v1/sources/:name', async (request, reply) => {
@@ -73,7 +81,7 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
     const row = source && (await store.getSource(source.name));
     if (!source || !row) return sendError(reply, 404, 'NOT_FOUND', `no source is named "${request.params.name}"`);
     const runs = await store.listSourceRuns(source.name, 20);
-    return { ...sourceBody(row, source.disabled, clock()), runs: runs.map(runBody) };
+    return { ...sourceBody(row, source, clock()), runs: runs.map(runBody) };
   });
 
   api.post<{ Params: { name: string } }>('/api/v1/sources/:name/run', async (request, reply) => {
@@ -83,7 +91,7 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
     } catch (error) {
       if (error instanceof UnknownSourceError) return sendError(reply, 404, 'NOT_FOUND', error.message);
       if (error instanceof SourceBusyError) return sendError(reply, 409, error.code, error.message);
-      if (error instanceof ConfluoError) return sendError(reply, 409, error.code, error.message);
+      if (error instanceof ConfluoError && error.code === 'SOURCE_OFF') return sendError(reply, 409, error.code, error.message);
       throw error;
     }
   });

@@ -2,12 +2,14 @@
 // hub's whole database to PostgreSQL, table by table in one target
 // transaction (all or nothing), keeping every id and sequence, with a
 // progress bar. The target must be empty; stop the hub first.
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Presets, SingleBar } from 'cli-progress';
 import pg from 'pg';
 import { maskUrl } from '../delivery/auth/index.js';
 import { ConfigError } from '../errors/index.js';
 import { openStore, sqlitePath } from '../hub/open-store.js';
+import { storableText } from '../store/postgres/connection.js';
 
 /** Every table both drivers keep, parents first; with the column that orders (and numbers) its rows. */
 export const COPIED_TABLES: ReadonlyArray<{ table: string; order: string; serial?: string }> = [
@@ -38,6 +40,8 @@ export async function copyDatabase(from: string, to: string, onProgress: (p: Cop
   const file = sqlitePath(from);
   if (file === undefined || file === ':memory:') throw new ConfigError(`--from must be the SQLite database to move (sqlite:<path>), got "${from}"`);
   if (!/^postgres(ql)?:\/\//.test(to)) throw new ConfigError(`--to must be a PostgreSQL URL (postgres://user:password@host:port/database), got "${maskUrl(to)}"`);
+  // A mistyped path must not create an empty database and "copy" it.
+  if (!existsSync(file)) throw new ConfigError(`--from names no SQLite database: ${file} does not exist`);
   // Opening brings both schemas to this version of Confluo, so their tables match column for column.
   await (await openStore(from)).close();
   await (await openStore(to)).close();
@@ -73,7 +77,7 @@ export async function copyDatabase(from: string, to: string, onProgress: (p: Cop
       };
       onProgress({ table, rows: total, done: 0 });
       for (const row of source.prepare(`SELECT ${names.join(', ')} FROM ${table} ORDER BY ${order}`).raw().iterate() as IterableIterator<unknown[]>) {
-        batch.push(row.map((value, i) => (columns.get(names[i] as string) === 'boolean' ? value === 1 : typeof value === 'bigint' ? value.toString() : value)));
+        batch.push(row.map((value, i) => toTarget(value, columns.get(names[i] as string))));
         if (batch.length === ROWS_PER_INSERT) await flush();
       }
       await flush();
@@ -96,6 +100,14 @@ export async function copyDatabase(from: string, to: string, onProgress: (p: Cop
     await target.end();
   }
   return counts;
+}
+
+/** A SQLite value as its PostgreSQL column takes it: booleans from 0/1, NUL (which TEXT refuses) as U+FFFD, as the driver stores it. */
+function toTarget(value: unknown, type: string | undefined): unknown {
+  if (type === 'boolean') return value === 1;
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'string') return storableText(value);
+  return value;
 }
 
 async function targetColumns(client: pg.Client, table: string): Promise<Map<string, string>> {

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
 import { loadConfigFile, resolveSettings } from '../hub/config.js';
+import { showableCheckpoint } from '../sources/source-driver.js';
 import { SourceRunner } from '../sources/source-runner.js';
 import { withStore, type StoreFlags } from './operator.js';
 
@@ -23,7 +24,7 @@ export async function listSources(flags: StoreFlags): Promise<void> {
       if (r) {
         out(`  last run ${when(r.startedAt)} ${r.trigger} ${r.status}: ${r.pages} pages, ${r.items} items, ${r.accepted} accepted, ${r.duplicates} duplicates, ${r.rejected} rejected, ${r.skipped} skipped${r.error ? `\n  error: ${r.error}` : ''}`);
       }
-      out(`  checkpoint ${JSON.stringify(s.checkpoint)} (${when(s.checkpointAt)})`);
+      out(`  checkpoint ${JSON.stringify(showableCheckpoint(s.checkpoint, []))} (${when(s.checkpointAt)})`);
     }
   });
 }
@@ -41,12 +42,16 @@ export async function runSource(name: string, flags: StoreFlags & { config?: str
         process.stderr.write(`page ${pages}: ${progress.items} items, ${progress.accepted} new events, ${progress.rejected} rejected\n`);
       },
     });
+    // Ctrl-C cancels the run: its committed pages stand and the source is free again at once.
+    const interrupt = () => void runner.stop(5000);
+    process.once('SIGINT', interrupt);
     try {
       await runner.register();
       const run = await runner.runNow(name);
       out(JSON.stringify(run, (key, value: unknown) => (['startedAt', 'finishedAt'].includes(key) && typeof value === 'number' ? new Date(value).toISOString() : value), 2));
       if (run.status !== 'succeeded') process.exitCode = 1;
     } finally {
+      process.off('SIGINT', interrupt);
       await runner.close();
     }
   });
@@ -90,7 +95,7 @@ export async function resetCheckpoint(name: string, flags: StoreFlags & { yes?: 
     if (!flags.yes) {
       if (!process.stdin.isTTY) throw new ConfigError('reset-checkpoint needs confirmation: run it in a terminal, or pass --yes');
       const ok = await confirm(
-        `${name} will read from the beginning on its next run (checkpoint now ${JSON.stringify(source.checkpoint)}). Items already read are not applied twice (event ids deduplicate), but they are fetched again. Reset? [y/N] `,
+        `${name} will read from the beginning on its next run (checkpoint now ${JSON.stringify(showableCheckpoint(source.checkpoint, []))}). Items already read are not applied twice (event ids deduplicate), but they are fetched again. Reset? [y/N] `,
       );
       if (!ok) return out('nothing changed');
     }

@@ -14,8 +14,8 @@ export type ScheduleOptions =
 export interface Schedule {
   /** As shown in the API, e.g. `every 30s` or `cron 0 * * * * (America/Sao_Paulo)`. */
   readonly text: string;
-  /** The first run time strictly after `now`. */
-  next(now: number): number;
+  /** The first run time strictly after `now`; null when the schedule never fires again (manual runs only). */
+  next(now: number): number | null;
 }
 
 export interface BackoffOptions {
@@ -34,18 +34,19 @@ export function createSchedule(options: ScheduleOptions, where: string): Schedul
   }
   const timezone = options.timezone ?? 'UTC';
   let cron: Cron;
+  let first: Date | null;
   try {
     cron = new Cron(options.cron, { timezone, paused: true });
-    cron.nextRun();
+    first = cron.nextRun();
   } catch (error) {
     throw new ConfigError(`${where}: cron schedule "${options.cron}" (${timezone}) is not valid: ${(error as Error).message}`);
   }
+  if (first === null) throw new ConfigError(`${where}: cron schedule "${options.cron}" (${timezone}) never fires (e.g. a day that does not exist)`);
   return {
     text: `cron ${options.cron} (${timezone})`,
     next(now) {
-      const next = cron.nextRun(new Date(now));
-      // A pattern that never fires again (e.g. a date in the past) leaves the source to manual runs.
-      return next ? next.getTime() : Number.MAX_SAFE_INTEGER;
+      // A pattern bound to a year that has passed fires no more: the source is left to manual runs.
+      return cron.nextRun(new Date(now))?.getTime() ?? null;
     },
   };
 }

@@ -6,6 +6,7 @@
 // Drivers: log-tail, http-poll, sql-poll, and any function (`customDriver`).
 // They all run the shared suite in `source-driver.contract.ts`.
 import type { Logger } from 'pino';
+import { maskText, maskUrl } from '../delivery/auth/mask.js';
 import type { Json } from '../store/types.js';
 
 export interface PullContext {
@@ -48,7 +49,21 @@ export interface SourceDriver<Item = unknown, C extends Json = Json> {
 /** Any function with the `pull` shape, as a driver. */
 export function customDriver<Item, C extends Json>(
   pull: (checkpoint: C | null, context: PullContext) => Promise<PullPage<Item, C>>,
-  options: { kind?: string; close?: () => Promise<void> } = {},
+  options: { kind?: string; close?: () => Promise<void>; secrets?: () => string[] } = {},
 ): SourceDriver<Item, C> {
-  return { kind: options.kind ?? 'custom', pull, ...(options.close ? { close: options.close } : {}) };
+  return { kind: options.kind ?? 'custom', pull, ...(options.close ? { close: options.close } : {}), ...(options.secrets ? { secrets: options.secrets } : {}) };
+}
+
+/**
+ * A stored checkpoint as shown to people (API, CLI): URLs lose their credentials and secret
+ * query values, and the driver's secrets are masked wherever they appear.
+ */
+export function showableCheckpoint(checkpoint: Json | null, secrets: readonly string[]): Json | null {
+  const mask = (value: Json | null): Json | null => {
+    if (typeof value === 'string') return maskText(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? maskUrl(value) : value, secrets);
+    if (Array.isArray(value)) return value.map((v) => mask(v) as Json);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v) as Json]));
+    return value;
+  };
+  return mask(checkpoint);
 }

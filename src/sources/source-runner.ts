@@ -63,6 +63,16 @@ const toJson = (value: unknown): Json => {
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The id of an item that failed its schema, when `id()` can still tell: for the rejected list only. */
+function bestEffortId(source: Source, raw: unknown): string | null {
+  try {
+    const id = source.id(raw);
+    return typeof id === 'string' && id.length > 0 ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 export class SourceRunner {
   readonly #store: Store;
   readonly #sources: ReadonlyMap<string, Source>;
@@ -117,17 +127,25 @@ export class SourceRunner {
   start(): void {
     if (this.#loop) return;
     this.#stopping = false;
-    this.#loop = this.#schedule();
+    // The loop handles its own errors; this only guards against a bug escaping it.
+    this.#loop = this.#schedule().catch((error: unknown) => this.#log.error({ err: error }, 'source scheduler stopped'));
   }
 
-  /** Stops scheduling, cancels runs in progress (their committed pages stand) and waits for them. */
-  async stop(): Promise<void> {
+  /**
+   * Stops scheduling, cancels runs in progress (their committed pages stand) and waits for them,
+   * at most `graceMs`: a driver that ignores the cancel is left behind, and its lease runs out.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     this.#waker.wake();
     await this.#loop;
     this.#loop = undefined;
     for (const run of this.#running.values()) run.controller.abort(new Error('the hub is stopping'));
-    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    const outcome = await Promise.race([Promise.allSettled([...this.#running.values()].map((r) => r.done)), grace]);
+    clearTimeout(timer);
+    if (outcome === 'late') this.#log.warn({ sources: [...this.#running.keys()] }, 'source runs did not stop in time; their leases will run out');
   }
 
   /** Stops, then closes every driver. */
@@ -150,23 +168,28 @@ export class SourceRunner {
   }
 
   async #schedule(): Promise<void> {
-    // Sources start on their schedule; those that also run at start are due now.
-    const now = this.#clock();
-    for (const source of this.#sources.values()) {
-      if (source.disabled !== false) continue;
-      const row = await this.#store.getSource(source.name);
-      if (source.runAtStart) await this.#store.setSourceNextRun(source.name, now);
-      else if (row?.nextRunAt === null || row?.nextRunAt === undefined) await this.#store.setSourceNextRun(source.name, source.schedule.next(now));
-    }
+    // Sources that run at start are due now; the others on their schedule.
+    const due = new Set([...this.#sources.values()].filter((s) => s.disabled === false && s.runAtStart).map((s) => s.name));
     const started = new Set<string>();
     while (!this.#stopping) {
       let nextDue = this.#clock() + this.#pollMs;
       try {
+        for (const name of due) {
+          await this.#store.setSourceNextRun(name, this.#clock());
+          due.delete(name);
+        }
         const rows = await this.#store.listSources();
         const now = this.#clock();
         for (const row of rows) {
           const source = this.#sources.get(row.name);
-          if (!source || source.disabled !== false || this.#running.has(row.name) || row.nextRunAt === null) continue;
+          if (this.#stopping || !source || source.disabled !== false || this.#running.has(row.name) || due.has(row.name)) continue;
+          if (row.nextRunAt === null) {
+            // New, or its schedule changed: the next run follows the schedule from now.
+            const next = source.schedule.next(now);
+            if (next !== null) await this.#store.setSourceNextRun(row.name, next);
+            if (next !== null) nextDue = Math.min(nextDue, next);
+            continue;
+          }
           if (row.nextRunAt > now) {
             nextDue = Math.min(nextDue, row.nextRunAt);
             continue;
@@ -255,12 +278,13 @@ export class SourceRunner {
     }
     const now = this.#clock();
     const failures = status === 'failed' ? ((await this.#store.getSource(source.name))?.consecutiveFailures ?? 0) + 1 : 0;
+    const scheduled = source.schedule.next(now);
     const nextRunAt =
       status === 'interrupted' || moreLeft
         ? now
         : status === 'failed'
-          ? Math.max(source.schedule.next(now), now + backoffDelay(failures, source.backoff))
-          : source.schedule.next(now);
+          ? Math.max(scheduled ?? 0, now + backoffDelay(failures, source.backoff))
+          : scheduled;
     await this.#store.finishSourceRun(source.name, { runId, owner: this.#owner, status, error, nextRunAt, now });
     const run = await this.#store.getSourceRun(runId);
     if (!run) throw new Error(`source run ${runId} vanished from the store`);
@@ -278,15 +302,18 @@ export class SourceRunner {
     for (const raw of page.items) {
       let itemId: string | null = null;
       try {
-        const id = source.id(raw);
-        if (typeof id !== 'string' || id.length === 0) throw new Error(`the item has no id (the source's id() gave ${JSON.stringify(id)})`);
-        itemId = id;
         let item: unknown = raw;
         if (source.item) {
           const parsed = source.item.safeParse(raw);
-          if (!parsed.success) throw new Error(describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`).join('; '));
+          if (!parsed.success) {
+            itemId = bestEffortId(source, raw);
+            throw new Error(describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`).join('; '));
+          }
           item = parsed.data;
         }
+        const id = source.id(item);
+        if (typeof id !== 'string' || id.length === 0) throw new Error(`the item has no id (the source's id() gave ${JSON.stringify(id)})`);
+        itemId = id;
         const payload = source.map(item);
         if (payload === null || payload === undefined) {
           skipped += 1;

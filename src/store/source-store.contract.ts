@@ -52,9 +52,13 @@ export function describeSourceStoreContract(driver: string, open: () => Promise<
       expect(await store.listSources()).toMatchObject([{ name: 'pix-log', kind: 'log-tail', schedule: 'every 10s', checkpoint: null, lastRun: null, consecutiveFailures: 0 }]);
       await start('r1', 'a');
       await store.commitSourcePage(page({ runId: 'r1', owner: 'a', checkpoint: { offset: 42, file: { ino: 7 } } }));
+      await store.setSourceNextRun('pix-log', T0 + 86_400_000);
+      await store.registerSources([{ name: 'pix-log', kind: 'log-tail', schedule: 'every 10s' }], T0 + 5);
+      expect((await store.getSource('pix-log'))?.nextRunAt).toBe(T0 + 86_400_000);
       await store.registerSources([{ name: 'pix-log', kind: 'log-tail', schedule: 'cron 0 * * * * UTC' }], T0 + 5);
       const row = await store.getSource('pix-log');
-      expect(row).toMatchObject({ schedule: 'cron 0 * * * * UTC', checkpoint: { offset: 42, file: { ino: 7 } } });
+      // A new schedule takes effect at once: the next run is set again from it.
+      expect(row).toMatchObject({ schedule: 'cron 0 * * * * UTC', checkpoint: { offset: 42, file: { ino: 7 } }, nextRunAt: null });
       expect(await store.getSource('nope')).toBeUndefined();
     });
 
@@ -132,11 +136,14 @@ export function describeSourceStoreContract(driver: string, open: () => Promise<
       await start('r2', 'b', T0 + 20);
       await store.finishSourceRun('pix-log', { runId: 'r2', owner: 'b', status: 'failed', error: 'again', nextRunAt: T0 + 120_000, now: T0 + 30 });
       expect((await store.getSource('pix-log'))?.consecutiveFailures).toBe(2);
+      await start('r2b', 'b', T0 + 32);
+      await store.finishSourceRun('pix-log', { runId: 'r2b', owner: 'b', status: 'interrupted', error: 'the hub is stopping', nextRunAt: T0 + 33, now: T0 + 33 });
+      expect((await store.getSource('pix-log'))?.consecutiveFailures).toBe(2); // stopping is no failure
       await start('r3', 'b', T0 + 40);
       await store.finishSourceRun('pix-log', { runId: 'r3', owner: 'b', status: 'succeeded', error: null, nextRunAt: T0 + 50_000, now: T0 + 50 });
       row = await store.getSource('pix-log');
       expect(row).toMatchObject({ consecutiveFailures: 0, nextRunAt: T0 + 50_000 });
-      expect((await store.listSourceRuns('pix-log', 10)).map((r) => r.runId)).toEqual(['r3', 'r2', 'r1']);
+      expect((await store.listSourceRuns('pix-log', 10)).map((r) => r.runId)).toEqual(['r3', 'r2b', 'r2', 'r1']);
     });
 
     it('a run that lost its lease cannot free the new holder’s lease', async () => {

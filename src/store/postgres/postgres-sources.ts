@@ -30,7 +30,9 @@ export class PostgresSources implements SourceStore {
     await this.#pool.query(
       `INSERT INTO sources (name, kind, schedule, updated_at)
        SELECT name, kind, schedule, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(name, kind, schedule) ORDER BY name
-       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, schedule = excluded.schedule`,
+       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, schedule = excluded.schedule,
+         -- A new schedule takes effect now: the scheduler sets the next run from it.
+         next_run_at = CASE WHEN sources.schedule = excluded.schedule THEN sources.next_run_at ELSE NULL END`,
       [sources.map((s) => s.name), sources.map((s) => s.kind), sources.map((s) => s.schedule), now],
     );
   }
@@ -140,8 +142,10 @@ export class PostgresSources implements SourceStore {
       if (!row || row.lease_owner !== finish.owner || row.current_run !== finish.runId) return; // another process took over; the source is its business now
       await client.query(
         `UPDATE sources SET lease_owner = NULL, lease_until = NULL, current_run = NULL, next_run_at = $1,
-           consecutive_failures = CASE WHEN $2 THEN 0 ELSE consecutive_failures + 1 END, updated_at = $3 WHERE name = $4`,
-        [finish.nextRunAt, finish.status === 'succeeded', finish.now, name],
+           consecutive_failures = CASE $2 WHEN 'succeeded' THEN 0 WHEN 'failed' THEN consecutive_failures + 1 ELSE consecutive_failures END,
+           updated_at = $3 WHERE name = $4`,
+        // An interrupted run (the hub stopped, the lease was lost) is no failure of the source.
+        [finish.nextRunAt, finish.status, finish.now, name],
       );
     });
   }

@@ -35,7 +35,9 @@ export class SqliteSources implements SourceStore {
   async registerSources(sources: ReadonlyArray<{ name: string; kind: string; schedule: string }>, now: number): Promise<void> {
     const upsert = this.#sql.get(
       `INSERT INTO sources (name, kind, schedule, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, schedule = excluded.schedule`,
+       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, schedule = excluded.schedule,
+         -- A new schedule takes effect now: the scheduler sets the next run from it.
+         next_run_at = CASE WHEN sources.schedule = excluded.schedule THEN sources.next_run_at ELSE NULL END`,
     );
     this.#db.transaction(() => {
       for (const s of sources) upsert.run(s.name, s.kind, s.schedule, now);
@@ -131,7 +133,8 @@ export class SqliteSources implements SourceStore {
         .run(finish.status, finish.error, finish.now, finish.runId);
       const held = this.#sql.get('SELECT 1 FROM sources WHERE name = ? AND lease_owner = ? AND current_run = ?').get(name, finish.owner, finish.runId);
       if (!held) return; // another process took over; the source is its business now
-      const failures = finish.status === 'succeeded' ? '0' : 'consecutive_failures + 1';
+      // An interrupted run (the hub stopped, the lease was lost) is no failure of the source.
+      const failures = { succeeded: '0', failed: 'consecutive_failures + 1', interrupted: 'consecutive_failures' }[finish.status];
       this.#sql
         .get(
           `UPDATE sources SET lease_owner = NULL, lease_until = NULL, current_run = NULL, next_run_at = ?,
