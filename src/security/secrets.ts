@@ -8,10 +8,16 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
+/** Digests of each configured list of secrets, made once: every request is checked against them. */
+const secretDigests = new WeakMap<readonly string[], Buffer[]>();
+
 export function matchesAny(candidate: string | undefined, secrets: readonly string[]): boolean {
   if (candidate === undefined || candidate.length === 0) return false;
+  let known = secretDigests.get(secrets);
+  if (!known) secretDigests.set(secrets, (known = secrets.map(digest)));
+  const presented = digest(candidate);
   let found = false;
-  for (const secret of secrets) found = safeEqual(candidate, secret) || found;
+  for (const secret of known) found = timingSafeEqual(presented, secret) || found;
   return found;
 }
 

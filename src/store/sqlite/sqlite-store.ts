@@ -2,6 +2,7 @@
 // synchronous, so every method runs its statements inside one transaction and
 // returns a settled promise; there is one writer per process.
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StaleBatchError } from '../../errors/index.js';
@@ -67,6 +68,26 @@ const claimedRecord = (c: unknown[]): StoredRecord | undefined =>
     ? undefined
     : { entity: c[5] as string, key: c[6] as string, version: c[10] as number, parts: JSON.parse(c[11] as string) as StoredRecord['parts'], createdAt: c[12] as number, updatedAt: c[13] as number };
 
+/** Opens the database's WAL file to flush it, and flushes its directory once: the file is new since the database opened. */
+async function openWal(path: string): Promise<FileHandle> {
+  const wal = await open(`${path}-wal`, 'r');
+  try {
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } catch (error) {
+      // Some platforms cannot flush a directory (EISDIR, EINVAL, EPERM): they persist entries with the file.
+      if (!(error instanceof Error && 'code' in error && ['EISDIR', 'EINVAL', 'EPERM'].includes(String(error.code)))) throw error;
+    } finally {
+      await dir.close();
+    }
+    return wal;
+  } catch (error) {
+    await wal.close();
+    throw error;
+  }
+}
+
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
   readonly #db: Database.Database;
@@ -75,6 +96,9 @@ export class SqliteStore implements Store {
   #deliveries: SqliteDeliveries | undefined;
   #sources: SqliteSources | undefined;
   readonly #cached: Statements;
+  /** The WAL file, open to flush accepted events (see `accept`). */
+  #wal: Promise<FileHandle> | undefined;
+  #inWal: boolean | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = { synchronous: 'full', ...options };
@@ -108,6 +132,9 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    const wal = this.#wal;
+    this.#wal = undefined;
+    if (wal) await (await wal.catch(() => undefined))?.close();
   }
 
   private prepare() {
@@ -211,14 +238,36 @@ export class SqliteStore implements Store {
     return this.#statements;
   }
 
+  /**
+   * Commits the events, then, with `synchronous: 'full'`, makes the commit durable before
+   * resolving. The commit itself runs with `synchronous=NORMAL` (its WAL frames written, not
+   * yet flushed) and the flush is an fdatasync of the WAL file in libuv's thread pool: the
+   * event loop goes on parsing and validating the next requests while the disk works, where
+   * SQLite's own FULL commit held it for the whole fsync. A WAL commit is durable once its
+   * frames are on disk, so an event is still answered only after it would survive power loss.
+   */
   async accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]> {
     const sql = this.sql;
-    const durable = this.#options.synchronous === 'full';
-    if (durable) this.#db.pragma('synchronous = FULL');
+    if (this.#options.synchronous !== 'full') return this.#acceptAll(sql, events);
+    // Without a WAL (in memory, or a file system that refused WAL mode) SQLite's own FULL commit syncs.
+    this.#inWal ??= this.#db.pragma('journal_mode', { simple: true }) === 'wal';
+    if (!this.#inWal) return this.#durably(() => this.#acceptAll(sql, events));
+    const outcomes = this.#acceptAll(sql, events);
+    // Duplicates too: their first copy may be in a commit whose flush has not finished yet.
+    await this.#flushWal();
+    return outcomes;
+  }
+
+  /** fdatasync of the WAL: every commit written so far reaches the disk (or a checkpoint already put it there). */
+  async #flushWal(): Promise<void> {
+    const wal = (this.#wal ??= openWal(this.#options.path));
     try {
-      return this.#acceptAll(sql, events);
-    } finally {
-      if (durable) this.#db.pragma('synchronous = NORMAL');
+      await (await wal).datasync();
+    } catch (error) {
+      // Open again next time rather than keep failing on a handle that went bad.
+      if (this.#wal === wal) this.#wal = undefined;
+      await (await wal.catch(() => undefined))?.close().catch(() => undefined);
+      throw error;
     }
   }
 
