@@ -1,6 +1,8 @@
-// Profiles the hub child under ingest load: `tsx bench/profile-hub.ts bulk|single [seconds]`
-// starts it with --cpu-prof (processing off, as in the ingest scenario), drives the
-// load, stops it, and prints the functions with the most self time.
+// Profiles the hub child under load: `tsx bench/profile-hub.ts bulk|single|all [seconds]`
+// starts it with --cpu-prof, drives the load, stops it, and prints the functions with the
+// most self time. `bulk` and `single` are the ingest scenario (processing off); `all` is
+// the alternative scenario's job: every role on, 64 connections sending events whose
+// changes go out to a local receiver as signed support-desk deliveries.
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,20 +10,24 @@ import autocannon from 'autocannon';
 import { heaviest, readProfile } from './lib/cpu-profile.js';
 import { API_KEY, startHub } from './lib/child.js';
 import { contactEnvelope } from './lib/events.js';
+import { startBenchReceiver } from './lib/receiver.js';
 
 const mode = process.argv[2] ?? 'bulk';
+if (!['bulk', 'single', 'all'].includes(mode)) throw new Error(`unknown mode ${mode}: bulk, single or all`);
 const seconds = Number(process.argv[3] ?? 10);
 const dir = mkdtempSync(join(tmpdir(), 'confluo-profile-'));
-const hub = await startHub({ dbPath: join(dir, 'hub.db'), env: { CONFLUO_ROLE: 'ingest' }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+const receiver = mode === 'all' ? await startBenchReceiver() : undefined;
+const env = receiver ? { SUPPORT_DESK_URL: receiver.url, SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } : { CONFLUO_ROLE: 'ingest' };
+const hub = await startHub({ dbPath: join(dir, 'hub.db'), env, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
 
 let key = 0;
-const perRequest = 1000;
+const perRequest = mode === 'bulk' ? 1000 : 1;
 const template = JSON.stringify(Array.from({ length: perRequest }, (_, i) => ({ ...contactEnvelope(String(i)), id: `bulk-@@-${i}` })));
 let bulkRequest = 0;
 const body = mode === 'bulk' ? () => template.replaceAll('@@', String(bulkRequest++)) : () => JSON.stringify(contactEnvelope(String(key++ % 10_000)));
 const result = await autocannon({
   url: hub.url,
-  connections: mode === 'bulk' ? 4 : 128,
+  connections: { bulk: 4, single: 128, all: 64 }[mode],
   duration: seconds,
   requests: [
     {
@@ -32,12 +38,14 @@ const result = await autocannon({
     },
   ],
 });
+const sent = result.requests.total * perRequest;
+if (receiver) await receiver.waitFor(sent, 120_000);
 await hub.stop();
-const rate = result.requests.average * (mode === 'bulk' ? perRequest : 1);
+await receiver?.close();
 // tsx's loader thread writes a profile too: the main thread's is the largest.
 const file = readdirSync(dir)
   .filter((f) => f.endsWith('.cpuprofile'))
   .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
 if (!file) throw new Error(`the hub wrote no profile into ${dir}`);
-process.stdout.write(`${Math.round(rate)} events/s (${result.errors} errors, ${result.non2xx} non-2xx); profile ${join(dir, file)}\n`);
+process.stdout.write(`${Math.round(result.requests.average * perRequest)} events/s accepted (${result.errors} errors, ${result.non2xx} non-2xx); profile ${join(dir, file)}\n`);
 process.stdout.write(`${heaviest(readProfile(join(dir, file)))}\n`);
