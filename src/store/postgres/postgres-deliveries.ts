@@ -102,6 +102,7 @@ const NEW_DELIVERY_ROWS = jsonRows(1, {
 });
 
 const SETTLEMENT_ROWS = jsonRows(1, {
+  i: 'int',
   delivery_id: 'text',
   owner: 'text',
   status: 'text',
@@ -264,31 +265,53 @@ export class PostgresDeliveries implements DeliveryStore {
             [settlements.map((s) => s.attempt.deliveryId)],
           );
       // Per delivery, the first settlement (in order) by its lease holder wins; the win clears the
-      // lease, so any later one for it would find the lease lost, as settling one by one would.
-      // The outer conditions are checked again against the row's latest version.
-      const owned = await client.query<{ n: number; integration: string }>(
-        `UPDATE deliveries d SET status = w.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = w.next_attempt_at,
-           trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = w.error, last_status = w.last_status, updated_at = $2, completed_at = w.completed_at
-         FROM (SELECT DISTINCT ON (u.delivery_id) u.* FROM ${SETTLEMENT_ROWS} JOIN deliveries c ON c.delivery_id = u.delivery_id AND c.status = 'pending' AND c.lease_owner = u.owner
-               ORDER BY u.delivery_id, u.n) AS w
-         WHERE d.delivery_id = w.delivery_id AND d.status = 'pending' AND d.lease_owner = w.owner
-         RETURNING w.n, d.integration`,
-        [
-          JSON.stringify(
-            settlements.map((s) => ({
-              delivery_id: s.attempt.deliveryId,
-              owner: s.owner,
-              status: s.status,
-              next_attempt_at: s.nextAttemptAt,
-              error: storableText(s.attempt.error),
-              last_status: s.attempt.status,
-              completed_at: TERMINAL.has(s.status) ? now : null,
-            })),
-          ),
-          now,
-        ],
-      );
-      const won = new Map(owned.rows.map((r) => [Number(r.n) - 1, r.integration]));
+      // lease, so any later one for it finds the lease lost, as settling one by one would. An UPDATE
+      // changes a row once, so a delivery settled twice in the batch (never, from the dispatcher)
+      // takes one round per settlement, in order, until one wins. Each round finds its rows through
+      // the delivery_id index (the id array says how few rows: from the JSON alone the planner guesses
+      // 100 and scans every pending delivery); the lease conditions are checked against each row's
+      // latest version.
+      const won = new Map<number, string>();
+      let left = settlements.map((_, i) => i);
+      while (left.length > 0) {
+        const seen = new Set<string>();
+        const round: number[] = [];
+        const later: number[] = [];
+        for (const i of left) {
+          const id = settlements[i]!.attempt.deliveryId;
+          (seen.has(id) ? later : round).push(i);
+          seen.add(id);
+        }
+        const owned = await client.query<{ i: number; integration: string }>(
+          `UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = u.next_attempt_at,
+             trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = u.error, last_status = u.last_status, updated_at = $2, completed_at = u.completed_at
+           FROM ${SETTLEMENT_ROWS}
+           WHERE d.delivery_id = ANY($3::text[]) AND d.delivery_id = u.delivery_id AND d.status = 'pending' AND d.lease_owner = u.owner
+           RETURNING u.i, d.integration`,
+          [
+            JSON.stringify(
+              round.map((i) => {
+                const s = settlements[i]!;
+                return {
+                  i,
+                  delivery_id: s.attempt.deliveryId,
+                  owner: s.owner,
+                  status: s.status,
+                  next_attempt_at: s.nextAttemptAt,
+                  error: storableText(s.attempt.error),
+                  last_status: s.attempt.status,
+                  completed_at: TERMINAL.has(s.status) ? now : null,
+                };
+              }),
+            ),
+            now,
+            round.map((i) => settlements[i]!.attempt.deliveryId),
+          ],
+        );
+        for (const r of owned.rows) won.set(r.i, r.integration);
+        const settled = new Set(owned.rows.map((r) => settlements[r.i]!.attempt.deliveryId));
+        left = later.filter((i) => !settled.has(settlements[i]!.attempt.deliveryId));
+      }
       if (won.size > 0) {
         await client.query(
           `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
