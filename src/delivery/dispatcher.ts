@@ -53,6 +53,12 @@ export class Dispatcher {
   #running = false;
   #loop: Promise<void> | undefined;
   readonly #waker = new Waker();
+  /**
+   * The last claim got fewer than it asked for: nothing more is due until a delivery finishes,
+   * new ones are written (both wake the loop) or a retry comes due (the poll). Claiming again
+   * at once would only open a transaction to find nothing.
+   */
+  #drained = false;
 
   constructor(store: Store, integrations: readonly Integration[], log: Logger, options: DispatcherOptions = {}) {
     this.#store = store;
@@ -90,14 +96,14 @@ export class Dispatcher {
 
   async #run(): Promise<void> {
     while (this.#running) {
-      let started = 0;
+      let idle = true;
       try {
         await this.closeDigests();
-        started = await this.tick();
+        idle = (await this.tick()) === 0 || this.#drained;
       } catch (error) {
         this.#log.error({ err: error }, 'delivery tick failed; retrying');
       }
-      if (started === 0 && this.#running) await this.#waker.sleep(this.#options.pollMs);
+      if (idle && this.#running) await this.#waker.sleep(this.#options.pollMs);
     }
   }
 
@@ -121,6 +127,7 @@ export class Dispatcher {
     }));
     if (requests.every((r) => r.limit === 0)) return 0;
     const claimed = await this.#store.claimDeliveries(requests, { now, leaseMs: this.#options.leaseMs, owner: this.#options.owner });
+    this.#drained = claimed.length < requests.reduce((sum, r) => sum + r.limit, 0);
     for (const delivery of claimed) {
       if (this.#sending.has(delivery.deliveryId)) continue;
       this.#sending.add(delivery.deliveryId);

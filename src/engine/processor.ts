@@ -80,7 +80,9 @@ export class Processor {
     while (this.#running) {
       let pause = 0;
       try {
-        if ((await this.runOnce()) === 0) pause = this.#options.idlePollMs;
+        // A batch short of batchSize took all there was: wait for a wake (new or unparked events)
+        // or the poll, instead of a claim that only finds the queue empty.
+        if ((await this.runOnce()) < this.#options.batchSize) pause = this.#options.idlePollMs;
       } catch (error) {
         if (error instanceof StaleBatchError) {
           this.#log.debug({ err: error }, 'batch lost a race; claiming again');

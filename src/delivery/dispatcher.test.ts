@@ -1,0 +1,52 @@
+// The dispatcher loop does not ask the store again when its last claim came
+// back short: nothing more is due until a delivery finishes, new work arrives
+// (both wake it) or the poll comes round.
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { customer } from '../../examples/customer-sync/flow.js';
+import { tempDir } from '../../test/support.js';
+import { SqliteStore } from '../store/sqlite/index.js';
+import { Dispatcher } from './dispatcher.js';
+import { defineIntegration } from './integration.js';
+import { functionSink } from './sinks/function-sink.js';
+
+describe('Dispatcher', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: SqliteStore;
+  afterEach(async () => {
+    await store?.close();
+    dir?.remove();
+  });
+
+  it('claims once for a short batch, and again only when a delivery finishes', async () => {
+    dir = tempDir();
+    store = new SqliteStore({ path: join(dir.path, 'dispatch.db') });
+    await store.init();
+    await store.registerIntegrations(['desk'], Date.now());
+    const pending = (n: number) => ({ deliveryId: `d-${n}`, integration: 'desk', kind: 'change' as const, entity: 'customer', key: `K${n}`, eventId: `e-${n}`, version: 1, request: { body: { n } }, status: 'pending' as const, createdAt: Date.now() - 1 });
+    await store.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
+
+    let claims = 0;
+    const claim = store.claimDeliveries.bind(store);
+    store.claimDeliveries = async (...args) => ((claims += 1), claim(...args));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let sent = 0;
+    const desk = defineIntegration({ name: 'desk', on: { entity: customer }, map: () => ({ body: null }), concurrency: 8, sink: functionSink(async () => void ((sent += 1), await held)) });
+    const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
+    dispatcher.start();
+    try {
+      while (sent < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      // All three in flight, five slots free: a second claim now could only come back empty.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(claims).toBe(1);
+      release();
+      while ((await store.listDeliveries({ status: 'succeeded', limit: 10 })).length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(claims).toBeGreaterThan(1);
+    } finally {
+      release();
+      await dispatcher.stop();
+    }
+  });
+});
