@@ -152,18 +152,23 @@ export function describeStoreContract(driver: string, open: () => Promise<StoreF
 
       expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([other!.eventId]);
       expect(await store.listParked()).toEqual([{ entity: 'customer', key: 'CC-1', eventId: p1!.eventId, error, parkedAt: 77, waiting: 2 }]);
+      // Events that arrive for a parked key wait behind it and are counted.
+      const [p3, other2] = [inboxEvent('CC-1'), inboxEvent('CC-2')];
+      await store.accept([p3!, other2!]);
+      expect((await store.listParked()).map((p) => p.waiting)).toEqual([3]);
+      expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([other!.eventId, other2!.eventId]);
       expect(await store.getEvent(p1!.eventId)).toMatchObject({ status: 'parked', error });
       expect((await store.stats()).parkedKeys).toBe(1);
 
       expect(await store.retryParked('customer', 'CC-1')).toBe(true);
       expect(await store.retryParked('customer', 'CC-1')).toBe(false);
-      expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p1!.eventId, p2!.eventId, other!.eventId]);
+      expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p1!.eventId, p2!.eventId, other!.eventId, p3!.eventId, other2!.eventId]);
 
       await store.commitBatch({ ...emptyBatch(), parked: [{ entity: 'customer', key: 'CC-1', eventId: p1!.eventId, error, parkedAt: 78 }] });
       expect(await store.skipParked('customer', 'CC-1')).toEqual({ skippedEventId: p1!.eventId });
       expect(await store.skipParked('customer', 'CC-1')).toBeUndefined();
       expect((await store.getEvent(p1!.eventId))!.status).toBe('skipped');
-      expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p2!.eventId, other!.eventId]);
+      expect((await store.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p2!.eventId, other!.eventId, p3!.eventId, other2!.eventId]);
       expect(await store.listParked()).toEqual([]);
     });
 
