@@ -345,6 +345,21 @@ describe('retries', () => {
 });
 
 describe('bad answers', () => {
+  it('fails at once, without retrying, on an answer larger than maxBodyBytes, announced or streamed', async () => {
+    const big = JSON.stringify({ items: [{ note: 'x'.repeat(4096) }], next: null });
+    const announced = await startApi(() => ({ text: big, headers: { 'content-length': String(Buffer.byteLength(big)) } }));
+    const streamed = await startApi(() => ({ text: big }));
+    for (const api of [announced, streamed]) {
+      const error = await failure(driver({ url: `${api.origin}/items`, maxBodyBytes: 1024, retries: 2 }).pull(null, context()));
+      expect(api.seen).toHaveLength(1);
+      expect(error.retryable).toBe(false);
+      expect(error.message).toBe(`GET ${api.origin}/items failed: the answer is larger than maxBodyBytes (1024 bytes); ask for smaller pages with limit, or raise maxBodyBytes`);
+    }
+    // The same page under the limit is read.
+    const page = await driver({ url: `${streamed.origin}/items`, maxBodyBytes: 8192 }).pull(null, context());
+    expect(page.items).toHaveLength(1);
+  });
+
   it('fails on a body that is not JSON, showing its start', async () => {
     const api = await startApi(() => ({ text: '<html><body>Login required</body></html>' }));
     const error = await failure(driver({ url: `${api.origin}/items` }).pull(null, context()));

@@ -61,6 +61,11 @@ const optionsSchema = z.strictObject({
    * the source's own backoff tries later. @defaultValue 60000
    */
   maxRetryAfterMs: z.int().min(0).default(60_000),
+  /**
+   * A page larger than this fails the pull at once, not retried (the same page would come again):
+   * ask for smaller pages with `limit`, or raise it. @defaultValue 16777216 (16 MiB)
+   */
+  maxBodyBytes: z.int().positive().default(16 * 1024 * 1024),
   /** Items per page, sent as `limitParam` when set. */
   limit: z.int().positive().optional(),
   /** @defaultValue 'limit' */
@@ -116,7 +121,8 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
   base.password = '';
 
   // One keep-alive pool per driver, token requests included, so close() frees every socket.
-  const agent = new Agent();
+  // undici stops reading a body past maxResponseSize (by its Content-Length or as it streams in).
+  const agent = new Agent({ maxResponseSize: o.maxBodyBytes });
   const authenticator = createAuthenticator(options.auth, { dispatcher: agent, timeoutMs: o.timeoutMs });
   const policy = retryPolicy({ exponential: { initialMs: o.retryDelayMs, factor: 2, maxMs: 30_000, jitter: 0.2 }, maxAttempts: o.retries + 1 });
   const secrets = secretValues(o, urlPassword, basic);
@@ -162,6 +168,9 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
       return { status: response.statusCode, headers: response.headers, text, token: auth.authorization?.split(' ').at(-1) };
     } catch (error) {
       if (context.signal.aborted) throw cancelled(url, context.signal.reason);
+      if ((error as { code?: unknown } | null)?.code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+        return { failure: `the answer is larger than maxBodyBytes (${o.maxBodyBytes} bytes); ask for smaller pages with limit, or raise maxBodyBytes`, retryable: false, cause: error };
+      }
       const name = error instanceof Error ? error.name : '';
       const timedOut = name === 'TimeoutError' || name === 'AbortError';
       return { failure: timedOut ? `no answer within ${o.timeoutMs} ms` : messageOf(error), retryable: true, cause: error };
