@@ -3,7 +3,7 @@
 // classifies the answer, and settles the attempt: success, retry at the next
 // scheduled time, failure, dead letter, or integration disabled. Closes
 // digest windows into one delivery each.
-import { Waker } from '../runtime/waker.js';
+import { WorkLoop } from '../runtime/work-loop.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
@@ -50,9 +50,7 @@ export class Dispatcher {
   /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
   readonly #sending = new Set<string>();
   readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  readonly #waker = new Waker();
+  readonly #loop = new WorkLoop(() => this.#round());
   /**
    * The last claim got fewer than it asked for: nothing more is due until a delivery finishes,
    * new ones are written (both wake the loop) or a retry comes due (the poll). Claiming again
@@ -77,33 +75,27 @@ export class Dispatcher {
   }
 
   start(): void {
-    if (this.#running || this.#integrations.size === 0) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    if (this.#integrations.size > 0) this.#loop.start();
   }
 
   /** Stops claiming and waits for the attempts in flight to settle. */
   async stop(): Promise<void> {
-    this.#running = false;
-    this.wake();
-    await this.#loop;
+    await this.#loop.stop();
     await Promise.allSettled([...this.#tasks]);
   }
 
   wake(): void {
-    this.#waker.wake();
+    this.#loop.wake();
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      let idle = true;
-      try {
-        await this.closeDigests();
-        idle = (await this.tick()) === 0 || this.#drained;
-      } catch (error) {
-        this.#log.error({ err: error }, 'delivery tick failed; retrying');
-      }
-      if (idle && this.#running) await this.#waker.sleep(this.#options.pollMs);
+  /** Closes due digest windows and starts what is due; returns how long to nap before the next round. */
+  async #round(): Promise<number> {
+    try {
+      await this.closeDigests();
+      return (await this.tick()) === 0 || this.#drained ? this.#options.pollMs : 0;
+    } catch (error) {
+      this.#log.error({ err: error }, 'delivery tick failed; retrying');
+      return this.#options.pollMs;
     }
   }
 

@@ -2,7 +2,7 @@
 // left out), applies them key by key in memory, and commits records, audit
 // rows, changes, delivery jobs and event statuses in one transaction.
 // A key whose rule fails is parked; its later events stay queued behind it.
-import { Waker } from '../runtime/waker.js';
+import { WorkLoop } from '../runtime/work-loop.js';
 import type { Logger } from 'pino';
 import { StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
@@ -47,9 +47,7 @@ export class Processor {
   readonly #flow: Flow;
   readonly #log: Logger;
   readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  readonly #waker = new Waker();
+  readonly #loop = new WorkLoop(() => this.#round());
 
   constructor(store: Store, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
@@ -59,39 +57,32 @@ export class Processor {
   }
 
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#run();
+    this.#loop.start();
   }
 
   /** Stops after the batch in hand commits. */
   async stop(): Promise<void> {
-    this.#running = false;
-    this.wake();
-    await this.#loop;
+    await this.#loop.stop();
   }
 
   /** New work is queued: look now instead of at the next poll. */
   wake(): void {
-    this.#waker.wake();
+    this.#loop.wake();
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      let pause = 0;
-      try {
-        // A batch short of batchSize took all there was: wait for a wake (new or unparked events)
-        // or the poll, instead of a claim that only finds the queue empty.
-        if ((await this.runOnce()) < this.#options.batchSize) pause = this.#options.idlePollMs;
-      } catch (error) {
-        if (error instanceof StaleBatchError) {
-          this.#log.debug({ err: error }, 'batch lost a race; claiming again');
-        } else {
-          this.#log.error({ err: error }, 'processing batch failed; events stay queued');
-          pause = this.#options.errorBackoffMs;
-        }
+  /** One batch; returns how long to nap before the next. */
+  async #round(): Promise<number> {
+    try {
+      // A batch short of batchSize took all there was: wait for a wake (new or unparked events)
+      // or the poll, instead of a claim that only finds the queue empty.
+      return (await this.runOnce()) < this.#options.batchSize ? this.#options.idlePollMs : 0;
+    } catch (error) {
+      if (error instanceof StaleBatchError) {
+        this.#log.debug({ err: error }, 'batch lost a race; claiming again');
+        return 0;
       }
-      if (pause > 0 && this.#running) await this.#waker.sleep(pause);
+      this.#log.error({ err: error }, 'processing batch failed; events stay queued');
+      return this.#options.errorBackoffMs;
     }
   }
 
