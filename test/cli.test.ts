@@ -130,6 +130,12 @@ describe('confluo start', () => {
     const refused = await request(`${worker.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(refused.statusCode).toBe(404);
     expect(await refused.body.json()).toMatchObject({ error: { code: 'NOT_AN_INGEST_PROCESS' } });
+    // Whatever the body's type: curl -d sends application/x-www-form-urlencoded.
+    for (const [path, type] of [['/events', 'application/x-www-form-urlencoded'], ['/events/bulk', 'text/plain']] as const) {
+      const form = await request(`${worker.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: '{"name":"x"}' });
+      expect(form.statusCode).toBe(404);
+      expect(await form.body.json()).toMatchObject({ error: { code: 'NOT_AN_INGEST_PROCESS' } });
+    }
   });
 
   it('fails with a clear message for a missing config file, a bad port or an unknown database URL', () => {

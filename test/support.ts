@@ -9,6 +9,7 @@ import { flow as customerFlow } from '../examples/customer-sync/flow.js';
 import type { Flow } from '../src/flow/flow.js';
 import { createHub, type Hub, type HubOptions } from '../src/hub/create-hub.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
+import type { Store } from '../src/store/store.js';
 
 export function tempDir(prefix = 'confluo-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -36,13 +37,15 @@ export interface TestHubOptions extends Partial<Omit<HubOptions, 'store'>> {
   flow?: Flow;
   /** Reuse a database file (for restarts). */
   dbPath?: string;
+  /** Another store (e.g. PostgreSQL), already initialised; the hub closes it. `dbPath` is then unused. */
+  store?: Store;
 }
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
-  const dir = options.dbPath ? undefined : tempDir();
-  const dbPath = options.dbPath ?? join(dir!.path, 'confluo.db');
-  const store = new SqliteStore({ path: dbPath });
-  await store.init();
+  const dir = options.dbPath || options.store ? undefined : tempDir();
+  const dbPath = options.dbPath ?? (dir ? join(dir.path, 'confluo.db') : '');
+  const store = options.store ?? new SqliteStore({ path: dbPath });
+  if (!options.store) await store.init();
   const hub = await createHub({
     apiKeys: [API_KEY],
     adminTokens: [ADMIN_TOKEN],

@@ -1,12 +1,19 @@
 // Tells whoever waits (an ingest call with `metadata.wait`) what became of an
-// event once its batch committed. In-process only; a waiter also re-reads the
-// store, so an outcome committed by another process is still seen.
+// event once its batch committed. The processor of this process publishes
+// here directly; outcomes committed by other processes (PostgreSQL) arrive as
+// notifications, and the hub looks the waited-for ones up and publishes them.
 import type { ParkedKey, ProcessedResult } from '../store/types.js';
 
 export type EventResult = { eventId: string; status: 'processed'; result: ProcessedResult } | { eventId: string; status: 'parked'; entity: string; key: string; error: ParkedKey['error'] };
 
 export class OutcomeBus {
   readonly #waiting = new Map<string, Set<(result: EventResult) => void>>();
+
+  /** The ids of `eventIds` someone waits for now; all waited-for ids without an argument. */
+  waitingFor(eventIds?: readonly string[]): string[] {
+    if (this.#waiting.size === 0) return [];
+    return eventIds ? eventIds.filter((id) => this.#waiting.has(id)) : [...this.#waiting.keys()];
+  }
 
   publish(results: readonly EventResult[]): void {
     if (this.#waiting.size === 0) return;

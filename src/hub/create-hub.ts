@@ -126,7 +126,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   );
 
   // Work committed by other processes (PostgreSQL LISTEN/NOTIFY) wakes idle loops here; polling stays the fallback.
-  const stopWaking = [store.onWake?.('inbox', () => processor.wake()), store.onWake?.('deliveries', () => dispatcher.wake())];
+  // Events another process applied or parked answer this process's waits.
+  const answerWaits = async (eventIds: readonly string[] | undefined) => {
+    const waited = outcomes.waitingFor(eventIds);
+    if (waited.length === 0) return;
+    const results = await Promise.all(waited.map(async (id) => resultOf(await store.getEvent(id))));
+    outcomes.publish(results.filter((r) => r !== undefined));
+  };
+  const stopWaking = [
+    store.onWake?.('inbox', () => processor.wake()),
+    store.onWake?.('deliveries', () => dispatcher.wake()),
+    store.onWake?.('outcomes', (eventIds) => {
+      answerWaits(eventIds).catch((error: unknown) => log.warn({ err: error }, 'could not look up events processed elsewhere; their waits answer at the timeout'));
+    }),
+  ];
 
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -139,8 +152,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     });
   } else {
     const elsewhere = { error: { code: 'NOT_AN_INGEST_PROCESS', message: 'this Confluo process does not take events (it runs without the ingest role): send them to an ingest process' } };
-    app.post('/events', async (_request, reply) => reply.code(404).send(elsewhere));
-    app.post('/events/bulk', async (_request, reply) => reply.code(404).send(elsewhere));
+    // Answered before the body is read, so any content type (curl's -d sends a form type) gets this answer, not a 415.
+    for (const url of ['/events', '/events/bulk']) {
+      app.route({ method: 'POST', url, onRequest: async (_request, reply) => reply.code(404).send(elsewhere), handler: async () => undefined });
+    }
   }
   await app.register(async (api) => {
     requireAdmin(api, options.adminTokens);

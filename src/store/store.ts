@@ -22,8 +22,18 @@ export interface ClaimedBatch {
   records: Map<string, StoredRecord>;
 }
 
-/** What `onWake` listens for: events queued (`inbox`) or deliveries due (`deliveries`). */
-export type WakeChannel = 'inbox' | 'deliveries';
+/**
+ * What `onWake` listens for: events queued (`inbox`), deliveries due (`deliveries`), or events
+ * processed or parked (`outcomes`, whose payload lists their ids, so an ingest process can answer
+ * a `wait` for an event another process applied).
+ */
+export type WakeChannel = 'inbox' | 'deliveries' | 'outcomes';
+
+/**
+ * The ids of the events a notification on `outcomes` is about; `undefined` when listening (re)started
+ * and anything may have happened meanwhile. Always `undefined` on the other channels.
+ */
+export type WakePayload = readonly string[] | undefined;
 
 export interface Store extends DeliveryStore, SourceStore {
   readonly driver: string;
@@ -36,7 +46,7 @@ export interface Store extends DeliveryStore, SourceStore {
    * the calls. Optional: a driver without notifications (SQLite, one process) has none, and
    * polling is the fallback either way.
    */
-  onWake?(channel: WakeChannel, listener: () => void): () => void;
+  onWake?(channel: WakeChannel, listener: (payload: WakePayload) => void): () => void;
 
   /** Durably records events (one transaction for the whole array), deduplicating by event id. */
   accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;

@@ -57,7 +57,7 @@ export const LOCKS = {
   keysClass: 0x436f6e67,
 } as const;
 
-export const CHANNELS: Readonly<Record<WakeChannel, string>> = { inbox: 'confluo_inbox', deliveries: 'confluo_deliveries' };
+export const CHANNELS: Readonly<Record<WakeChannel, string>> = { inbox: 'confluo_inbox', deliveries: 'confluo_deliveries', outcomes: 'confluo_outcomes' };
 
 /** The database's clock in epoch ms: inbox leases compare against one clock, whichever machine asks. */
 export const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';

@@ -9,7 +9,7 @@ import { StaleBatchError } from '../../errors/index.js';
 import { encodeOptional } from '../json-columns.js';
 import { recordId, type ClaimedBatch } from '../store.js';
 import type { BatchCommit, StoredRecord } from '../types.js';
-import { jsonRows, LOCKS, NOW_MS, transaction } from './connection.js';
+import { CHANNELS, jsonRows, LOCKS, NOW_MS, transaction } from './connection.js';
 import { toInboxEvent, toRecord, type InboxRow, type RecordRow } from '../rows.js';
 import { insertDeliveries } from './postgres-deliveries.js';
 
@@ -230,6 +230,9 @@ export class InboxClaims {
           [entities, keys, owner],
         );
       }
+      // Sent at commit: an ingest process answering a `wait` for one of these events looks it up.
+      const settled = [...batch.processed.map((p) => p.eventId), ...batch.parked.map((p) => p.eventId)];
+      if (settled.length > 0) await client.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [CHANNELS.outcomes, outcomePayloads(settled)]);
     });
   }
 
@@ -279,4 +282,27 @@ export class InboxClaims {
       }
     }
   }
+}
+
+/**
+ * NOTIFY payloads stop short of 8,000 bytes: the ids as JSON arrays of at most `maxBytes` each.
+ * An id too long for any payload is left out (a `wait` for it answers at its timeout).
+ */
+export function outcomePayloads(eventIds: readonly string[], maxBytes = 7_000): string[] {
+  const payloads: string[] = [];
+  let chunk: string[] = [];
+  let bytes = 2;
+  for (const id of eventIds) {
+    const size = Buffer.byteLength(JSON.stringify(id)) + 1;
+    if (size + 2 > maxBytes) continue;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      payloads.push(JSON.stringify(chunk));
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(id);
+    bytes += size;
+  }
+  if (chunk.length > 0) payloads.push(JSON.stringify(chunk));
+  return payloads;
 }

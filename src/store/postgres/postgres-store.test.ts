@@ -8,6 +8,7 @@ import { describeStoreContract } from '../store.contract.js';
 import type { NewInboxEvent } from '../types.js';
 import { MIGRATIONS } from './schema.js';
 import { PostgresStore } from './postgres-store.js';
+import { outcomePayloads } from './inbox-claims.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -220,7 +221,7 @@ describe('PostgresStore', () => {
       const inbox = nextCall();
       const deliveries = nextCall();
       // The first call comes when listening starts: anything committed before then was missed.
-      const started = new Promise<void>((resolve) => listening.onWake('inbox', resolve));
+      const started = new Promise<void>((resolve) => listening.onWake('inbox', () => resolve()));
       listening.onWake('inbox', inbox.listener);
       listening.onWake('deliveries', deliveries.listener);
       await started;
@@ -245,12 +246,53 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('tells other processes which events a commit processed or parked, and says "look at all" when listening starts', async () => {
+    const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
+    await Promise.all([listening.init(), writing.init()]);
+    try {
+      const heard: Array<readonly string[] | undefined> = [];
+      let onHeard: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => listening.onWake('inbox', () => resolve()));
+      listening.onWake('outcomes', (ids) => (heard.push(ids), onHeard()));
+      await started;
+      expect(heard).toEqual([undefined]);
+
+      await writing.accept([event('outcome-1', 'OUT-1'), event('outcome-2', 'OUT-2')]);
+      const claimed = (await writing.claimBatch(10)).events.filter((e) => e.eventId.startsWith('outcome-'));
+      const [one, two] = claimed;
+      const notified = new Promise<void>((resolve) => (onHeard = resolve));
+      await writing.commitBatch({
+        records: [],
+        audit: [],
+        changes: [],
+        deliveries: [],
+        digestItems: [],
+        processed: [{ seq: one!.seq, eventId: one!.eventId, result: { entity: 'customer', key: 'OUT-1', version: 0, changedParts: [] }, at: 1 }],
+        parked: [{ entity: 'customer', key: 'OUT-2', eventId: two!.eventId, error: { code: 'RULE_FAILED', message: 'boom' }, parkedAt: 1 }],
+      });
+      await notified;
+      expect(heard.slice(1)).toEqual([['outcome-1', 'outcome-2']]);
+    } finally {
+      await Promise.all([listening.close(), writing.close()]);
+    }
+  });
+
+  it('splits the ids of a large batch over notifications under PostgreSQL\'s 8,000-byte payload limit', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `msg_${String(i).padStart(4, '0')}_${'x'.repeat(30)}`);
+    const payloads = outcomePayloads(ids);
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThanOrEqual(7_000);
+    expect(payloads.flatMap((p) => JSON.parse(p) as string[])).toEqual(ids);
+    // An id no payload can hold is left out rather than failing the commit.
+    expect(outcomePayloads(['a', 'ü'.repeat(4_000), 'b']).map((p) => JSON.parse(p))).toEqual([['a', 'b']]);
+  });
+
   it('listens again after its connection is cut, and says so with a wake-up', async () => {
     const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
     await Promise.all([listening.init(), writing.init()]);
     try {
       const inbox = nextCall();
-      const started = new Promise<void>((resolve) => listening.onWake('inbox', resolve));
+      const started = new Promise<void>((resolve) => listening.onWake('inbox', () => resolve()));
       listening.onWake('inbox', inbox.listener);
       await started;
 
@@ -275,7 +317,7 @@ describe('PostgresStore', () => {
     await Promise.all([listening.init(), writing.init()]);
     try {
       let calls = 0;
-      const started = new Promise<void>((resolve) => listening.onWake('inbox', resolve));
+      const started = new Promise<void>((resolve) => listening.onWake('inbox', () => resolve()));
       const stop = listening.onWake('inbox', () => (calls += 1));
       await started;
       const before = calls;

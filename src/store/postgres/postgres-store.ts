@@ -6,7 +6,7 @@
 import pg from 'pg';
 import type { DeliveryStore } from '../delivery-store.js';
 import type { SourceStore } from '../source-store.js';
-import type { Store, WakeChannel } from '../store.js';
+import type { Store, WakeChannel, WakePayload } from '../store.js';
 import type { AcceptOutcome, AuditEntry, AuditQuery, EventTrace, FieldDiff, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
 import { CHANNELS, resolveOptions, transaction, unreachable, type PostgresStoreOptions, type ResolvedOptions } from './connection.js';
 import { InboxClaims } from './inbox-claims.js';
@@ -67,7 +67,7 @@ export class PostgresStore implements Store {
     await this.#closed;
   }
 
-  onWake(channel: WakeChannel, listener: () => void): () => void {
+  onWake(channel: WakeChannel, listener: (payload: WakePayload) => void): () => void {
     return this.#listener.add(channel, listener);
   }
 

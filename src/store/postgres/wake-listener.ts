@@ -3,14 +3,14 @@
 // dispatchers in every process wake when work is committed anywhere; polling
 // stays as the fallback for a notification lost while the connection was down.
 import pg from 'pg';
-import type { WakeChannel } from '../store.js';
+import type { WakeChannel, WakePayload } from '../store.js';
 import { CHANNELS } from './connection.js';
 
 const RETRY_MS = { first: 500, max: 10_000 };
 
 export class WakeListener {
   readonly #config: pg.ClientConfig;
-  readonly #listeners: Record<WakeChannel, Set<() => void>> = { inbox: new Set(), deliveries: new Set() };
+  readonly #listeners: Record<WakeChannel, Set<(payload: WakePayload) => void>> = { inbox: new Set(), deliveries: new Set(), outcomes: new Set() };
   #client: pg.Client | undefined;
   #connecting = false;
   #closed = false;
@@ -22,7 +22,7 @@ export class WakeListener {
   }
 
   /** Calls `listener` on every notification on `channel`, and once whenever listening (re)starts. */
-  add(channel: WakeChannel, listener: () => void): () => void {
+  add(channel: WakeChannel, listener: (payload: WakePayload) => void): () => void {
     this.#listeners[channel].add(listener);
     this.#start();
     return () => {
@@ -38,8 +38,8 @@ export class WakeListener {
     await client?.end().catch(() => undefined);
   }
 
-  #fire(channel: WakeChannel): void {
-    for (const listener of this.#listeners[channel]) listener();
+  #fire(channel: WakeChannel, payload?: WakePayload): void {
+    for (const listener of this.#listeners[channel]) listener(payload);
   }
 
   #start(): void {
@@ -60,7 +60,8 @@ export class WakeListener {
     client.on('end', lost);
     client.on('notification', (message) => {
       const channel = (Object.keys(CHANNELS) as WakeChannel[]).find((c) => CHANNELS[c] === message.channel);
-      if (channel) this.#fire(channel);
+      if (channel === 'outcomes') this.#fire(channel, eventIds(message.payload));
+      else if (channel) this.#fire(channel);
     });
     try {
       await client.connect();
@@ -79,6 +80,7 @@ export class WakeListener {
     // Work committed while nobody listened sent its notification to no one: look now.
     this.#fire('inbox');
     this.#fire('deliveries');
+    this.#fire('outcomes');
   }
 
   #later(): void {
@@ -87,5 +89,15 @@ export class WakeListener {
     this.#retry = setTimeout(() => this.#start(), this.#retryMs);
     this.#retry.unref();
     this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MS.max);
+  }
+}
+
+/** The event ids an `outcomes` notification carries (a JSON array); anything else means "look at all". */
+function eventIds(payload: string | undefined): WakePayload {
+  try {
+    const ids: unknown = JSON.parse(payload ?? '');
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? ids : undefined;
+  } catch {
+    return undefined;
   }
 }
