@@ -12,6 +12,7 @@ const hubs: TestHub[] = [];
 const databases: TestDatabase[] = [];
 
 afterEach(async () => {
+  failing.clear();
   for (const hub of hubs.splice(0)) await hub.close();
   for (const db of databases.splice(0)) await db.drop();
 });
@@ -48,6 +49,5 @@ describe('wait across processes on PostgreSQL', () => {
     expect(parked.body.payload).toMatchObject({ status: 'parked', entity: 'account', key: 'B', error: { code: 'RULE_FAILED' } });
 
     expect((await worker.get('/api/v1/entities/account/A')).body).toMatchObject({ version: 1, parts: { ledger: { history: ['a1'] } } });
-    failing.clear();
   });
 });

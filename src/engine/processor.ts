@@ -42,6 +42,9 @@ export type Outbox = (event: InboxEvent, change: Change | undefined, result: Pro
 
 const NO_OUTPUT = { deliveries: [], digestItems: [] };
 
+/** Whether the event's sender waits for its outcome (`metadata.wait: true`, kept in the stored envelope). */
+const awaited = (event: InboxEvent): boolean => (event.envelope.metadata as { wait?: unknown } | undefined)?.wait === true;
+
 export class Processor {
   readonly #store: Store;
   readonly #flow: Flow;
@@ -104,7 +107,7 @@ export class Processor {
       const outcome = applyEvent(this.#flow, event, current, now);
       if (outcome.kind === 'failed') {
         blocked.add(id);
-        batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now });
+        batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now, awaited: awaited(event) });
         results.push({ eventId: event.eventId, status: 'parked', entity: event.entity, key: event.key, error: outcome.error });
         this.#log.warn({ eventId: event.eventId, flowId: event.flowId, entity: event.entity, key: event.key, error: outcome.error }, 'rule failed; key parked');
         continue;
@@ -139,7 +142,7 @@ export class Processor {
       const out = this.#options.outbox(event, change, result, now);
       for (const delivery of out.deliveries) batch.deliveries.push(delivery);
       for (const item of out.digestItems) batch.digestItems.push(item);
-      batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now });
+      batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now, awaited: awaited(event) });
       results.push({ eventId: event.eventId, status: 'processed', result });
     }
 

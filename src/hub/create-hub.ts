@@ -127,11 +127,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 
   // Work committed by other processes (PostgreSQL LISTEN/NOTIFY) wakes idle loops here; polling stays the fallback.
   // Events another process applied or parked answer this process's waits.
+  // A few lookups at a time: after a reconnect every open wait is looked up, and the pool serves the rest of the hub too.
   const answerWaits = async (eventIds: readonly string[] | undefined) => {
     const waited = outcomes.waitingFor(eventIds);
-    if (waited.length === 0) return;
-    const results = await Promise.all(waited.map(async (id) => resultOf(await store.getEvent(id))));
-    outcomes.publish(results.filter((r) => r !== undefined));
+    for (let i = 0; i < waited.length; i += 8) {
+      const results = await Promise.all(waited.slice(i, i + 8).map(async (id) => resultOf(await store.getEvent(id))));
+      outcomes.publish(results.filter((r) => r !== undefined));
+    }
   };
   const stopWaking = [
     store.onWake?.('inbox', () => processor.wake()),

@@ -98,8 +98,9 @@ export interface BatchCommit {
   /** Deliveries the batch's changes and events cause: the outbox. */
   deliveries: NewDelivery[];
   digestItems: DigestItem[];
-  processed: Array<{ seq: number; eventId: string; result: ProcessedResult; at: number }>;
-  parked: Array<Omit<ParkedKey, 'waiting'>>;
+  /** `awaited`: its sender asked to wait for the outcome (`metadata.wait`); a shared store tells the other processes. */
+  processed: Array<{ seq: number; eventId: string; result: ProcessedResult; at: number; awaited?: boolean }>;
+  parked: Array<Omit<ParkedKey, 'waiting'> & { awaited?: boolean }>;
 }
 
 export interface EventTrace {

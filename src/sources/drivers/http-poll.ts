@@ -63,9 +63,10 @@ const optionsSchema = z.strictObject({
   maxRetryAfterMs: z.int().min(0).default(60_000),
   /**
    * A page larger than this fails the pull at once, not retried (the same page would come again):
-   * ask for smaller pages with `limit`, or raise it. @defaultValue 16777216 (16 MiB)
+   * ask for smaller pages with `limit`, or raise it. At least 64 KiB: OAuth2 token answers go
+   * through the same connection pool and limit. @defaultValue 16777216 (16 MiB)
    */
-  maxBodyBytes: z.int().positive().default(16 * 1024 * 1024),
+  maxBodyBytes: z.int().min(65_536).default(16 * 1024 * 1024),
   /** Items per page, sent as `limitParam` when set. */
   limit: z.int().positive().optional(),
   /** @defaultValue 'limit' */

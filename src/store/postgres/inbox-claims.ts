@@ -230,8 +230,10 @@ export class InboxClaims {
           [entities, keys, owner],
         );
       }
-      // Sent at commit: an ingest process answering a `wait` for one of these events looks it up.
-      const settled = [...batch.processed.map((p) => p.eventId), ...batch.parked.map((p) => p.eventId)];
+      // Sent at commit: the ingest process answering a `wait` for one of these events looks it up.
+      // Only awaited events: every listening process receives every notification, and a queue of
+      // them that a stalled listener does not read would, once full, fail commits.
+      const settled = [...batch.processed, ...batch.parked].filter((p) => p.awaited === true).map((p) => p.eventId);
       if (settled.length > 0) await client.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [CHANNELS.outcomes, outcomePayloads(settled)]);
     });
   }

@@ -246,7 +246,7 @@ describe('PostgresStore', () => {
     }
   });
 
-  it('tells other processes which events a commit processed or parked, and says "look at all" when listening starts', async () => {
+  it('tells other processes which awaited events a commit processed or parked, and says "look at all" when listening starts', async () => {
     const [listening, writing] = [new PostgresStore({ url: db.url }), new PostgresStore({ url: db.url })];
     await Promise.all([listening.init(), writing.init()]);
     try {
@@ -257,9 +257,9 @@ describe('PostgresStore', () => {
       await started;
       expect(heard).toEqual([undefined]);
 
-      await writing.accept([event('outcome-1', 'OUT-1'), event('outcome-2', 'OUT-2')]);
-      const claimed = (await writing.claimBatch(10)).events.filter((e) => e.eventId.startsWith('outcome-'));
-      const [one, two] = claimed;
+      await writing.accept([event('outcome-1', 'OUT-1'), event('outcome-2', 'OUT-2'), event('outcome-3', 'OUT-3')]);
+      const claimed = (await writing.claimBatch(1000)).events.filter((e) => e.eventId.startsWith('outcome-'));
+      const [one, two, three] = claimed;
       const notified = new Promise<void>((resolve) => (onHeard = resolve));
       await writing.commitBatch({
         records: [],
@@ -267,8 +267,12 @@ describe('PostgresStore', () => {
         changes: [],
         deliveries: [],
         digestItems: [],
-        processed: [{ seq: one!.seq, eventId: one!.eventId, result: { entity: 'customer', key: 'OUT-1', version: 0, changedParts: [] }, at: 1 }],
-        parked: [{ entity: 'customer', key: 'OUT-2', eventId: two!.eventId, error: { code: 'RULE_FAILED', message: 'boom' }, parkedAt: 1 }],
+        processed: [
+          { seq: one!.seq, eventId: one!.eventId, result: { entity: 'customer', key: 'OUT-1', version: 0, changedParts: [] }, at: 1, awaited: true },
+          // Nobody waits for this one: other processes are not told.
+          { seq: three!.seq, eventId: three!.eventId, result: { entity: 'customer', key: 'OUT-3', version: 0, changedParts: [] }, at: 1 },
+        ],
+        parked: [{ entity: 'customer', key: 'OUT-2', eventId: two!.eventId, error: { code: 'RULE_FAILED', message: 'boom' }, parkedAt: 1, awaited: true }],
       });
       await notified;
       expect(heard.slice(1)).toEqual([['outcome-1', 'outcome-2']]);
