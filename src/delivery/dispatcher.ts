@@ -209,14 +209,14 @@ export class Dispatcher {
       },
       now,
     );
-    const context = { deliveryId: delivery.deliveryId, integration: integration.name, eventId: delivery.eventId, key: delivery.key, attempt: attemptNo, outcome };
+    // Built only when it will be written: an object per delivery shows at thousands a second.
+    const context = () => ({ deliveryId: delivery.deliveryId, integration: integration.name, eventId: delivery.eventId, key: delivery.key, attempt: attemptNo, outcome });
     if (!streak) {
-      this.#log.warn(context, 'delivery lease was lost before the attempt settled; another worker owns it now');
+      this.#log.warn(context(), 'delivery lease was lost before the attempt settled; another worker owns it now');
       return;
     }
-    // Built only when it will be written: a spread per delivery shows at thousands a second.
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...context, status: response.status, error }, 'delivery attempt');
-    const settled: Delivery = { ...delivery, status, attempts: delivery.attempts + 1, totalAttempts: attemptNo, nextAttemptAt, lastError: error, lastStatus: response.status ?? null, updatedAt: now };
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...context(), status: response.status, error }, 'delivery attempt');
+    const settled = (): Delivery => ({ ...delivery, status, attempts: delivery.attempts + 1, totalAttempts: attemptNo, nextAttemptAt, lastError: error, lastStatus: response.status ?? null, updatedAt: now });
 
     if (verdict.kind === 'disable') {
       await this.#disable(integration, verdict.reason);
@@ -227,13 +227,13 @@ export class Dispatcher {
       }
     }
     try {
-      if (status === 'succeeded') await integration.onSuccess?.(settled);
+      if (status === 'succeeded' && integration.onSuccess) await integration.onSuccess(settled());
       if (status === 'failed' || status === 'dead') {
-        this.#log.warn({ ...context, error }, status === 'dead' ? 'delivery out of retries: dead letter' : 'delivery failed');
-        await integration.onFailure?.(settled, error ?? 'failed');
+        this.#log.warn({ ...context(), error }, status === 'dead' ? 'delivery out of retries: dead letter' : 'delivery failed');
+        await integration.onFailure?.(settled(), error ?? 'failed');
       }
     } catch (callbackError) {
-      this.#log.error({ ...context, err: callbackError }, 'integration callback threw');
+      this.#log.error({ ...context(), err: callbackError }, 'integration callback threw');
     }
   }
 

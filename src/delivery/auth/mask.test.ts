@@ -1,6 +1,6 @@
 // Masking keeps secrets out of logs and API answers and leaves the rest exactly as it was.
 import { describe, expect, it } from 'vitest';
-import { maskHeaders, maskText, maskUrl } from './mask.js';
+import { maskHeaders, masker, maskText, maskUrl } from './mask.js';
 
 describe('maskHeaders', () => {
   it('keeps the scheme of authorization headers and masks the credential', () => {
@@ -115,5 +115,18 @@ describe('maskText', () => {
 
   it('ignores secrets shorter than 4 characters and undefined entries', () => {
     expect(maskText('a cat sat', ['a', 'cat', undefined])).toBe('a cat sat');
+  });
+});
+
+describe('masker', () => {
+  it('masks as maskText does with the same secrets, each call, the forms worked out once', () => {
+    const mask = masker(['p@ss/w rd', 'abcd', 'abcd-efgh', undefined]);
+    const texts = ['url ?password=p%40ss%2Fw+rd and ?password=p%40ss%2Fw%20rd', 'key abcd-efgh then abcd', 'nothing to hide', ''];
+    for (const text of texts) expect(mask(text)).toBe(maskText(text, ['p@ss/w rd', 'abcd', 'abcd-efgh', undefined]));
+    expect(mask('key abcd-efgh then abcd')).toBe('key **** then ****');
+  });
+
+  it('returns text unchanged when no secret is long enough to mask', () => {
+    expect(masker(['abc', undefined])('abc abc')).toBe('abc abc');
   });
 });

@@ -106,6 +106,11 @@ export function maskUrl(url: string | URL): string {
  * ordinary text.
  */
 export function maskText(text: string, secrets: readonly (string | undefined)[]): string {
+  return masker(secrets)(text);
+}
+
+/** The forms a secret can take in text: as is, URL-encoded, form-encoded. */
+function formsOf(secrets: readonly (string | undefined)[]): Set<string> {
   const forms = new Set<string>();
   for (const secret of secrets) {
     if (secret === undefined || secret.length < 4) continue;
@@ -113,8 +118,20 @@ export function maskText(text: string, secrets: readonly (string | undefined)[])
     forms.add(encodeURIComponent(secret));
     forms.add(new URLSearchParams({ s: secret }).toString().slice(2));
   }
+  return forms;
+}
+
+/**
+ * `maskText` for a fixed list of secrets, with their forms worked out once: a sink masks
+ * every answer and URL it logs, and building the forms per call cost more than the masking.
+ */
+export function masker(secrets: readonly (string | undefined)[]): (text: string) => string {
   // Longest first, so a secret that contains another is masked whole.
-  let masked = text;
-  for (const form of [...forms].sort((a, b) => b.length - a.length)) masked = masked.split(form).join(MASK);
-  return masked;
+  const forms = [...formsOf(secrets)].sort((a, b) => b.length - a.length);
+  if (forms.length === 0) return (text) => text;
+  return (text) => {
+    let masked = text;
+    for (const form of forms) if (masked.includes(form)) masked = masked.split(form).join(MASK);
+    return masked;
+  };
 }

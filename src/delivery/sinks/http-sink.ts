@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import { getGlobalDispatcher, request as httpRequest, type Dispatcher } from 'undici';
 import { Webhook } from 'standardwebhooks';
-import { createAuthenticator, maskHeaders, maskText, maskUrl, type AuthOptions } from '../auth/index.js';
+import { createAuthenticator, maskHeaders, masker, maskUrl, type AuthOptions } from '../auth/index.js';
 import type { DeliveryRequest } from '../../store/delivery-types.js';
 import type { Sink, SinkContext, SinkResponse } from '../sink.js';
 import { deadlines } from './deadline.js';
@@ -65,6 +65,14 @@ export function httpSink(options: HttpSinkOptions): Sink {
       [options.signingSecret, auth?.token, auth?.clientSecret, auth?.password, ...(options.secrets ?? [])].filter((s): s is string => typeof s === 'string' && s.length > 0),
     ),
   ];
+  const maskSecrets = masker(secrets);
+  /** The masker for a credential fetched at run time (an OAuth2 token), kept while it is the one sent. */
+  let withSent: { sent: string; mask: (text: string) => string } | undefined;
+  const maskWith = (sent: string | undefined) => {
+    if (sent === undefined || secrets.includes(sent)) return maskSecrets;
+    if (withSent?.sent !== sent) withSent = { sent, mask: masker([...secrets, sent]) };
+    return withSent.mask;
+  };
   const fixed = splitOrigin(options.url);
   const timeouts = deadlines();
   const baseHeaders = { 'content-type': 'application/json', 'user-agent': 'Confluo', ...options.headers };
@@ -83,7 +91,7 @@ export function httpSink(options: HttpSinkOptions): Sink {
       const text = await response.body.text();
       // The credential actually sent (e.g. a fetched OAuth2 token) must not come back through an echo.
       const sent = headers.authorization?.split(' ').at(-1);
-      const shown = text.length === 0 ? text : maskText(text.slice(0, excerpt), sent ? [...secrets, sent] : secrets);
+      const shown = text.length === 0 ? text : maskWith(sent)(text.slice(0, excerpt));
       return { method, url: maskedUrl(url), requestHeaders: maskHeaders(headers), status: response.statusCode, headers: response.headers, body: shown };
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
@@ -104,7 +112,7 @@ export function httpSink(options: HttpSinkOptions): Sink {
   }
 
   function maskedUrl(url: string): string {
-    return maskText(maskUrl(url), secrets);
+    return maskSecrets(maskUrl(url));
   }
 
   return {
