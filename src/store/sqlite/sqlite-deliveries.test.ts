@@ -1,7 +1,10 @@
 // The SQLite claim and settle paths beyond the shared contract: a claimed
 // delivery carries every field as written (claims read rows as column arrays),
-// and a batch of settlements follows each integration's streak in order.
+// a batch of settlements follows each integration's streak in order, and
+// leases belong to the connection (one process per file): a claim writes
+// nothing to the file, and the next process may send at once.
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support.js';
 import type { AttemptSettlement } from '../delivery-types.js';
@@ -101,5 +104,36 @@ describe('SqliteDeliveries', () => {
       ['crm', T0 + 202, 1],
       ['desk', T0 + 205, 1],
     ]);
+  });
+
+  it('leases without writing to the database file, and leaves nothing leased to the next process', async () => {
+    await open();
+    await write([pending(1), pending(2)]);
+    const path = join(dir.path, 'deliveries.db');
+    const observer = new Database(path, { readonly: true });
+    const version = () => observer.pragma('data_version', { simple: true }) as number;
+    const before = version();
+    const claim = (on: SqliteStore, owner: string) => on.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 60_000, owner });
+    expect((await claim(store, 'w1')).map((d) => d.deliveryId)).toEqual(['d-1', 'd-2']);
+    // data_version moves when another connection commits to the file: the claim committed nothing.
+    expect(version()).toBe(before);
+    // Within the process the lease holds: nothing is handed out twice.
+    expect(await claim(store, 'w2')).toEqual([]);
+    // A process that starts on the file after this one died holds no lease and may send both now.
+    const next = new SqliteStore({ path });
+    await next.init();
+    expect((await claim(next, 'w3')).map((d) => d.deliveryId)).toEqual(['d-1', 'd-2']);
+    // The old process's settlement no longer counts (its lease is gone with it); the new one's does.
+    const settlement = (deliveryId: string, owner: string): AttemptSettlement => ({
+      owner,
+      status: 'succeeded',
+      nextAttemptAt: null,
+      integrationSucceeded: true,
+      attempt: { deliveryId, attempt: 1, trigger: 'scheduled', startedAt: T0 + 200, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: 200, response: '', error: null, outcome: 'succeeded', nextAttemptAt: null },
+    });
+    expect(await next.settleAttempts([settlement('d-1', 'w1'), settlement('d-1', 'w3')], T0 + 300)).toEqual([undefined, { failingSince: null, consecutiveFailures: 0 }]);
+    expect(version()).toBe(before + 1);
+    await next.close();
+    observer.close();
   });
 });

@@ -1,5 +1,12 @@
 // The outbound half of the SQLite store (the DeliveryStore port), sharing the
-// hub's one connection. Leases make a killed worker's deliveries due again.
+// hub's one connection.
+//
+// Leases live in a TEMP table of that connection, not in the delivery rows. An
+// embedded SQLite file has one process (one `confluo start` per file), so a
+// lease only has to hold between the dispatchers of this process, and it must
+// end with it: a killed process's deliveries are due again as soon as the next
+// one starts, without waiting for a lease to run out. Claiming writes nothing
+// to the database file, which was a row rewrite and a WAL commit per claim.
 import type Database from 'better-sqlite3';
 import type { DeliveryStore } from '../delivery-store.js';
 import type {
@@ -77,11 +84,17 @@ const fromColumns = (c: unknown[]): Delivery => ({
 
 export const toDelivery = (row: DeliveryRowDb): Delivery => fromColumns(DELIVERY_COLUMNS.map((c) => row[c]));
 
-/** Due deliveries of one integration, oldest first; `ordered` skips keys with an earlier pending one. */
+/** This connection's leases: which of this process's dispatchers holds a pending delivery, until when. */
+const LEASES = 'CREATE TEMP TABLE IF NOT EXISTS delivery_leases (seq INTEGER PRIMARY KEY, owner TEXT NOT NULL, lease_until INTEGER NOT NULL)';
+
+/**
+ * Due deliveries of one integration that no live lease holds, oldest first; `ordered` skips keys
+ * with an earlier pending one. The integration is known active (checked once per claim).
+ */
 const claimSql = (ordered: boolean) =>
   `SELECT ${DELIVERY_COLUMNS.map((c) => `d.${c}`).join(', ')} FROM deliveries d
-   WHERE d.status = 'pending' AND d.integration = ? AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
-     AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
+   WHERE d.status = 'pending' AND d.integration = ? AND d.next_attempt_at <= ?
+     AND NOT EXISTS (SELECT 1 FROM temp.delivery_leases l WHERE l.seq = d.seq AND l.lease_until > ?)
      ${ordered ? `AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.status = 'pending' AND e.integration = d.integration AND e.key = d.key AND e.seq < d.seq)` : ''}
    ORDER BY d.next_attempt_at, d.seq LIMIT ?`;
 
@@ -111,6 +124,7 @@ export class SqliteDeliveries implements DeliveryStore {
 
   constructor(db: Database.Database) {
     this.#db = db;
+    db.exec(LEASES);
     this.#sql = new Statements(db);
     this.#insert = insertDeliveryStatement(db);
     this.#claim = db.prepare(claimSql(false)).raw(true);
@@ -150,29 +164,33 @@ export class SqliteDeliveries implements DeliveryStore {
 
   async claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]> {
     const { now, leaseMs, owner } = options;
-    const lease = this.#prepare('UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE seq = ?');
+    const active = this.#prepare(`SELECT 1 FROM integrations WHERE name = ? AND state = 'active'`);
+    const lease = this.#prepare('INSERT OR REPLACE INTO temp.delivery_leases (seq, owner, lease_until) VALUES (?, ?, ?)');
+    // Writes only the TEMP table: no lock on the database file, nothing for its WAL.
     return this.#db.transaction(() => {
       const claimed: Delivery[] = [];
       for (const request of requests) {
-        if (request.limit <= 0) continue;
+        if (request.limit <= 0 || active.get(request.integration) === undefined) continue;
         const rows = (request.ordered ? this.#claimOrdered : this.#claim).all(request.integration, now, now, request.limit) as unknown[][];
         for (const row of rows) {
           const delivery = fromColumns(row);
-          lease.run(now + leaseMs, owner, delivery.seq);
+          lease.run(delivery.seq, owner, now + leaseMs);
           claimed.push(delivery);
         }
       }
       return claimed;
-    }).immediate();
+    }).deferred();
   }
 
   async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
     // Only the lease holder settles: the update matches nothing (and returns no row) once the lease is lost.
     const settle = this.#prepare(
       `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
-         lease_until = NULL, lease_owner = NULL, last_error = ?, last_status = ?, updated_at = ?, completed_at = ?
-       WHERE delivery_id = ? AND status = 'pending' AND lease_owner = ? RETURNING integration`,
+         last_error = ?, last_status = ?, updated_at = ?, completed_at = ?
+       WHERE delivery_id = ? AND status = 'pending' AND EXISTS (SELECT 1 FROM temp.delivery_leases l WHERE l.seq = deliveries.seq AND l.owner = ?)
+       RETURNING integration, seq`,
     );
+    const release = this.#prepare('DELETE FROM temp.delivery_leases WHERE seq = ?');
     const insertAttempt = this.#prepare(
       `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -184,8 +202,9 @@ export class SqliteDeliveries implements DeliveryStore {
       const streaks = new Map<string, { failingSince: number | null; consecutiveFailures: number } | null>();
       const results = settlements.map((s) => {
         const a = s.attempt;
-        const row = settle.get(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId, s.owner) as { integration: string } | undefined;
+        const row = settle.get(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId, s.owner) as { integration: string; seq: number } | undefined;
         if (!row) return undefined;
+        release.run(row.seq);
         insertAttempt.run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
         let streak = streaks.get(row.integration);
         if (streak === undefined) {
