@@ -45,7 +45,9 @@ export class Dispatcher {
   readonly #policies = new Map<string, RetryPolicy>();
   readonly #inflight = new Map<string, number>();
   readonly #buckets = new Map<string, Bucket>();
-  readonly #tasks = new Set<Promise<void>>();
+  /** Attempts started and not yet settled; `stop` waits for them. */
+  #active = 0;
+  readonly #idleWaiters: Array<() => void> = [];
   #settling: Array<{ settlement: AttemptSettlement; resolve: (streak: { failingSince: number | null; consecutiveFailures: number } | undefined) => void; reject: (error: unknown) => void }> = [];
   /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
   readonly #sending = new Set<string>();
@@ -81,7 +83,7 @@ export class Dispatcher {
   /** Stops claiming and waits for the attempts in flight to settle. */
   async stop(): Promise<void> {
     await this.#loop.stop();
-    await Promise.allSettled([...this.#tasks]);
+    if (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   wake(): void {
@@ -127,17 +129,29 @@ export class Dispatcher {
       const bucket = this.#buckets.get(integration.name);
       if (bucket) bucket.tokens -= 1;
       this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 0) + 1);
-      const task = this.#deliver(integration, delivery)
-        .catch((error: unknown) => this.#log.error({ err: error, deliveryId: delivery.deliveryId }, 'delivery attempt crashed; its lease will expire and it will be retried'))
-        .finally(() => {
-          this.#sending.delete(delivery.deliveryId);
-          this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
-          this.#tasks.delete(task);
-          this.wake();
-        });
-      this.#tasks.add(task);
+      this.#active += 1;
+      void this.#task(integration, delivery);
     }
     return claimed.length;
+  }
+
+  /**
+   * One attempt, from send to settled, and its slot freed. One async method rather than a
+   * `.catch().finally()` chain: two promises and two closures fewer per delivery (under tsx a
+   * named closure also costs an `Object.defineProperty`).
+   */
+  async #task(integration: Integration, delivery: Delivery): Promise<void> {
+    try {
+      await this.#deliver(integration, delivery);
+    } catch (error) {
+      this.#log.error({ err: error, deliveryId: delivery.deliveryId }, 'delivery attempt crashed; its lease will expire and it will be retried');
+    } finally {
+      this.#sending.delete(delivery.deliveryId);
+      this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
+      this.#active -= 1;
+      if (this.#active === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      this.wake();
+    }
   }
 
   async #deliver(integration: Integration, delivery: Delivery): Promise<void> {
@@ -209,14 +223,13 @@ export class Dispatcher {
       },
       now,
     );
-    // Built only when it will be written: an object per delivery shows at thousands a second.
-    const context = () => ({ deliveryId: delivery.deliveryId, integration: integration.name, eventId: delivery.eventId, key: delivery.key, attempt: attemptNo, outcome });
     if (!streak) {
-      this.#log.warn(context(), 'delivery lease was lost before the attempt settled; another worker owns it now');
+      this.#log.warn(this.#context(delivery, attemptNo, outcome), 'delivery lease was lost before the attempt settled; another worker owns it now');
       return;
     }
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...context(), status: response.status, error }, 'delivery attempt');
-    const settled = (): Delivery => ({ ...delivery, status, attempts: delivery.attempts + 1, totalAttempts: attemptNo, nextAttemptAt, lastError: error, lastStatus: response.status ?? null, updatedAt: now });
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...this.#context(delivery, attemptNo, outcome), status: response.status, error }, 'delivery attempt');
+    // The settled copy and the log context are built only when used: an object per delivery shows at thousands a second.
+    const lastStatus = response.status ?? null;
 
     if (verdict.kind === 'disable') {
       await this.#disable(integration, verdict.reason);
@@ -227,14 +240,23 @@ export class Dispatcher {
       }
     }
     try {
-      if (status === 'succeeded' && integration.onSuccess) await integration.onSuccess(settled());
+      if (status === 'succeeded' && integration.onSuccess) await integration.onSuccess(this.#settled(delivery, { status, nextAttemptAt, lastError: error, lastStatus, updatedAt: now }));
       if (status === 'failed' || status === 'dead') {
-        this.#log.warn({ ...context(), error }, status === 'dead' ? 'delivery out of retries: dead letter' : 'delivery failed');
-        await integration.onFailure?.(settled(), error ?? 'failed');
+        this.#log.warn({ ...this.#context(delivery, attemptNo, outcome), error }, status === 'dead' ? 'delivery out of retries: dead letter' : 'delivery failed');
+        await integration.onFailure?.(this.#settled(delivery, { status, nextAttemptAt, lastError: error, lastStatus, updatedAt: now }), error ?? 'failed');
       }
     } catch (callbackError) {
-      this.#log.error({ ...context(), err: callbackError }, 'integration callback threw');
+      this.#log.error({ ...this.#context(delivery, attemptNo, outcome), err: callbackError }, 'integration callback threw');
     }
+  }
+
+  #context(delivery: Delivery, attempt: number, outcome: AttemptOutcome) {
+    return { deliveryId: delivery.deliveryId, integration: delivery.integration, eventId: delivery.eventId, key: delivery.key, attempt, outcome };
+  }
+
+  /** The delivery as the attempt left it, for the integration's callbacks. */
+  #settled(delivery: Delivery, after: Pick<Delivery, 'status' | 'nextAttemptAt' | 'lastError' | 'lastStatus' | 'updatedAt'>): Delivery {
+    return { ...delivery, ...after, attempts: delivery.attempts + 1, totalAttempts: delivery.totalAttempts + 1 };
   }
 
   /** Group commit: the attempts that finish in the same tick settle in one transaction. */
