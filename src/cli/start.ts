@@ -27,7 +27,10 @@ export async function start(flags: StartFlags): Promise<void> {
   }
 
   const { leaseMs: processLeaseMs, ...processor } = settings.processor;
-  const store = await openStore(settings.db, processLeaseMs !== undefined ? { processLeaseMs } : {});
+  const store = await openStore(settings.db, {
+    ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
+    onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
+  });
   const hub = await createHub({
     flow: settings.flow,
     integrations: settings.integrations,

@@ -16,13 +16,15 @@ export function sqlitePath(url: string): string | undefined {
 export interface OpenStoreOptions {
   /** PostgreSQL: how long a claimed batch's keys stay with their worker (see `PostgresStoreOptions.claimLeaseMs`). */
   processLeaseMs?: number;
+  /** SQLite: told once if the WAL checkpoint thread fails (see `SqliteStoreOptions.onCheckpointFailure`). */
+  onCheckpointFailure?: (error: Error) => void;
 }
 
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const path = sqlitePath(url);
   if (path !== undefined) {
     if (path.length === 0) throw new ConfigError(`database URL "${url}" names no file: use sqlite:./path/to/file.db`);
-    const store = new SqliteStore({ path });
+    const store = new SqliteStore({ path, ...(options.onCheckpointFailure ? { onCheckpointFailure: options.onCheckpointFailure } : {}) });
     await store.init();
     return store;
   }

@@ -24,15 +24,19 @@ const events = (from: number, count: number): NewInboxEvent[] =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Writes about 300 pages (well under SQLite's own 1,000-page threshold), waits, and sizes the files. */
-async function afterSmallWrite(checkpoints: SqliteStoreOptions['checkpoints']) {
+/**
+ * Writes about 300 pages (well under SQLite's own 1,000-page threshold), then watches the database
+ * file for up to `waitMs` (the thread checkpoints every 50 ms once it has started).
+ */
+async function afterSmallWrite(checkpoints: SqliteStoreOptions['checkpoints'], waitMs: number) {
   const dir = tempDir();
   const path = join(dir.path, 'c.db');
   const store = new SqliteStore({ path, checkpoints });
   await store.init();
   const before = statSync(path).size;
   for (let i = 0; i < 5; i += 1) await store.accept(events(i * 100, 100));
-  await sleep(400);
+  const deadline = Date.now() + waitMs;
+  while (statSync(path).size - before < 500 * 2000 && Date.now() < deadline) await sleep(25);
   const grown = statSync(path).size - before;
   const onThread = store.checkpointsOnThread;
   await store.close();
@@ -46,8 +50,8 @@ async function afterSmallWrite(checkpoints: SqliteStoreOptions['checkpoints']) {
 
 describe('SqliteStore WAL checkpoints', () => {
   it('copies committed pages into the database file on its own thread, without waiting for a commit to cross 1,000 pages', async () => {
-    const thread = await afterSmallWrite('thread');
-    const commit = await afterSmallWrite('commit');
+    const thread = await afterSmallWrite('thread', 10_000);
+    const commit = await afterSmallWrite('commit', 500);
     expect(thread.onThread).toBe(true);
     expect(commit.onThread).toBe(false);
     expect(thread.grown).toBeGreaterThan(500 * 2000);

@@ -49,6 +49,8 @@ export interface SqliteStoreOptions {
    * @defaultValue 'thread'
    */
   checkpoints?: 'thread' | 'commit';
+  /** Told once if the checkpoint thread fails; checkpoints then run inside commits as SQLite's default does. */
+  onCheckpointFailure?: (error: Error) => void;
 }
 
 /**
@@ -99,7 +101,7 @@ async function openWal(path: string): Promise<FileHandle> {
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
   readonly #db: Database.Database;
-  readonly #options: Required<SqliteStoreOptions>;
+  readonly #options: Required<Omit<SqliteStoreOptions, 'onCheckpointFailure'>> & Pick<SqliteStoreOptions, 'onCheckpointFailure'>;
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
   #deliveries: SqliteDeliveries | undefined;
   #sources: SqliteSources | undefined;
@@ -139,7 +141,7 @@ export class SqliteStore implements Store {
     this.#sources = new SqliteSources(db, (write) => this.#durably(write));
     const inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
     if (this.#options.checkpoints === 'thread' && this.#options.path !== ':memory:' && inWal && !this.#checkpointer) {
-      this.#checkpointer = new Checkpointer(db, this.#options.path);
+      this.#checkpointer = new Checkpointer(db, this.#options.path, this.#options.onCheckpointFailure ? { onFailure: this.#options.onCheckpointFailure } : {});
     }
   }
 
