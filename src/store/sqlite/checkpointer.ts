@@ -36,6 +36,8 @@ export class Checkpointer {
       if (this.#failed) return;
       this.#failed = true;
       if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${DEFAULT_PAGES}`);
+      // The connection checkpoints from now on: the thread, if it still runs, stops.
+      this.#worker.postMessage('stop');
       options.onFailure?.(error);
     };
     this.#worker.on('error', fail);

@@ -108,7 +108,8 @@ export class SqliteStore implements Store {
   readonly #cached: Statements;
   /** The WAL file, open to flush accepted events (see `accept`). */
   #wal: Promise<FileHandle> | undefined;
-  #inWal: boolean | undefined;
+  /** Whether the file is in WAL mode (known after init: a file system may refuse WAL). */
+  #inWal = false;
   #checkpointer: Checkpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
@@ -139,8 +140,8 @@ export class SqliteStore implements Store {
     this.#statements = this.prepare();
     this.#deliveries = new SqliteDeliveries(db);
     this.#sources = new SqliteSources(db, (write) => this.#durably(write));
-    const inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
-    if (this.#options.checkpoints === 'thread' && this.#options.path !== ':memory:' && inWal && !this.#checkpointer) {
+    this.#inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
+    if (this.#options.checkpoints === 'thread' && this.#options.path !== ':memory:' && this.#inWal && !this.#checkpointer) {
       this.#checkpointer = new Checkpointer(db, this.#options.path, this.#options.onCheckpointFailure ? { onFailure: this.#options.onCheckpointFailure } : {});
     }
   }
@@ -273,7 +274,6 @@ export class SqliteStore implements Store {
     const sql = this.sql;
     if (this.#options.synchronous !== 'full') return this.#acceptAll(sql, events);
     // Without a WAL (in memory, or a file system that refused WAL mode) SQLite's own FULL commit syncs.
-    this.#inWal ??= this.#db.pragma('journal_mode', { simple: true }) === 'wal';
     if (!this.#inWal) return this.#durably(() => this.#acceptAll(sql, events));
     const outcomes = this.#acceptAll(sql, events);
     // Duplicates too: their first copy may be in a commit whose flush has not finished yet.
