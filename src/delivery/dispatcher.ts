@@ -45,8 +45,7 @@ export class Dispatcher {
   readonly #policies = new Map<string, RetryPolicy>();
   readonly #inflight = new Map<string, number>();
   readonly #buckets = new Map<string, Bucket>();
-  /** Attempts started and not yet settled; `stop` waits for them. */
-  #active = 0;
+  /** Who waits in `stop` for the attempts in flight (those in `#sending`) to settle. */
   readonly #idleWaiters: Array<() => void> = [];
   #settling: Array<{ settlement: AttemptSettlement; resolve: (streak: { failingSince: number | null; consecutiveFailures: number } | undefined) => void; reject: (error: unknown) => void }> = [];
   /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
@@ -83,7 +82,7 @@ export class Dispatcher {
   /** Stops claiming and waits for the attempts in flight to settle. */
   async stop(): Promise<void> {
     await this.#loop.stop();
-    if (this.#active > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    if (this.#sending.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   wake(): void {
@@ -129,7 +128,6 @@ export class Dispatcher {
       const bucket = this.#buckets.get(integration.name);
       if (bucket) bucket.tokens -= 1;
       this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 0) + 1);
-      this.#active += 1;
       void this.#task(integration, delivery);
     }
     return claimed.length;
@@ -148,8 +146,7 @@ export class Dispatcher {
     } finally {
       this.#sending.delete(delivery.deliveryId);
       this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
-      this.#active -= 1;
-      if (this.#active === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      if (this.#sending.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       this.wake();
     }
   }

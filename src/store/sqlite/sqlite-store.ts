@@ -141,7 +141,8 @@ export class SqliteStore implements Store {
     this.#deliveries = new SqliteDeliveries(db);
     this.#sources = new SqliteSources(db, (write) => this.#durably(write));
     this.#inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
-    if (this.#options.checkpoints === 'thread' && this.#options.path !== ':memory:' && this.#inWal && !this.#checkpointer) {
+    // An in-memory database has no WAL (its journal mode is 'memory'), so no thread either.
+    if (this.#options.checkpoints === 'thread' && this.#inWal && !this.#checkpointer) {
       this.#checkpointer = new Checkpointer(db, this.#options.path, this.#options.onCheckpointFailure ? { onFailure: this.#options.onCheckpointFailure } : {});
     }
   }
