@@ -1,36 +1,55 @@
-// Shared deadline signals: never earlier than asked, shared by requests that
-// end in the same slot, and they do abort.
-import { describe, expect, it } from 'vitest';
+// Shared deadlines: never earlier than asked, one timer for requests that end
+// in the same slot, and a cancelled one is not called.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { deadlines } from './deadline.js';
 
 describe('deadlines', () => {
-  it('hands requests ending in the same slot one signal, and a later slot another', () => {
-    let now = 1_000_001;
-    const slots = deadlines(() => now);
-    // 1000 ms deadlines fall in 50 ms slots.
-    const first = slots.signal(1000);
-    now += 10;
-    expect(slots.signal(1000)).toBe(first);
-    now += 50;
-    const later = slots.signal(1000);
-    expect(later).not.toBe(first);
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
-  it('aborts with a TimeoutError no sooner than asked', async () => {
-    const started = Date.now();
-    const signal = deadlines().signal(60);
-    expect(signal.aborted).toBe(false);
-    const reason = await new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(59);
-    expect(reason).toMatchObject({ name: 'TimeoutError' });
-  });
-
-  it('lets a slot go once it fired: the next request gets a fresh signal', async () => {
+  it('gives requests ending in the same slot one timer, and a later slot another', () => {
+    vi.useFakeTimers({ now: 1_000_001 });
     const slots = deadlines();
-    const fired = slots.signal(20);
-    await new Promise((resolve) => fired.addEventListener('abort', resolve, { once: true }));
-    const next = slots.signal(20);
-    expect(next).not.toBe(fired);
-    expect(next.aborted).toBe(false);
+    const fired: string[] = [];
+    // 1000 ms deadlines fall in 50 ms slots.
+    slots.after(1000, { expire: () => fired.push('first') });
+    vi.advanceTimersByTime(10);
+    slots.after(1000, { expire: () => fired.push('same slot') });
+    vi.advanceTimersByTime(50);
+    slots.after(1000, { expire: () => fired.push('later slot') });
+    expect(vi.getTimerCount()).toBe(2);
+    vi.advanceTimersByTime(1000 - 60 + 49);
+    expect(fired).toEqual(['first', 'same slot']);
+    vi.advanceTimersByTime(60);
+    expect(fired).toEqual(['first', 'same slot', 'later slot']);
+  });
+
+  it('calls back no sooner than asked', async () => {
+    const started = performance.now();
+    const at = await new Promise<number>((resolve) => deadlines().after(60, { expire: () => resolve(performance.now()) }));
+    expect(at - started).toBeGreaterThanOrEqual(59);
+  });
+
+  it('does not call a cancelled deadline, and still calls its neighbours', () => {
+    vi.useFakeTimers();
+    const slots = deadlines();
+    const fired: string[] = [];
+    const cancelled = { expire: () => fired.push('cancelled') };
+    slots.after(100, cancelled).delete(cancelled);
+    slots.after(100, { expire: () => fired.push('kept') });
+    vi.advanceTimersByTime(200);
+    expect(fired).toEqual(['kept']);
+  });
+
+  it('lets a slot go once it fired: a later request in the same slot time gets a fresh timer', () => {
+    vi.useFakeTimers();
+    const slots = deadlines();
+    const fired: number[] = [];
+    slots.after(20, { expire: () => fired.push(1) });
+    vi.advanceTimersByTime(25);
+    slots.after(20, { expire: () => fired.push(2) });
+    vi.advanceTimersByTime(25);
+    expect(fired).toEqual([1, 2]);
   });
 });

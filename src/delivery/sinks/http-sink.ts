@@ -2,12 +2,13 @@
 // timeout, optional auth (bearer or OAuth2, refreshed once on 401) and
 // Standard Webhooks signing with a stable `webhook-id`.
 import { createHmac } from 'node:crypto';
-import { getGlobalDispatcher, request as httpRequest, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { createAuthenticator, maskHeaders, masker, maskUrl, type AuthOptions } from '../auth/index.js';
 import type { DeliveryRequest } from '../../store/delivery-types.js';
 import type { Sink, SinkContext, SinkResponse } from '../sink.js';
 import { deadlines } from './deadline.js';
+import { exchange, NoAnswerError } from './exchange.js';
 
 export interface HttpSinkOptions {
   kind: string;
@@ -38,6 +39,12 @@ export function expandUrl(template: string, context: Pick<SinkContext, 'key' | '
  * path, skipping a URL parse per request (about 35 µs of CPU each).
  */
 const FIXED_ORIGIN = /^(https?:\/\/[A-Za-z0-9.\-[\]:]+)([/?][A-Za-z0-9\-._~!$&'()*+,;=:@/?%{}]*)?$/;
+
+/** What undici's `request(url)` does with a URL it is given whole. */
+function originAndPath(url: string): { origin: string; path: string } {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, path: parsed.pathname + parsed.search };
+}
 
 function splitOrigin(template: string): { origin: string; rest: string } | undefined {
   const match = FIXED_ORIGIN.exec(template);
@@ -74,7 +81,7 @@ export function httpSink(options: HttpSinkOptions): Sink {
     return withSent.mask;
   };
   const fixed = splitOrigin(options.url);
-  const timeouts = deadlines();
+  const limits = { excerpt, deadlines: deadlines() };
   const baseHeaders = { 'content-type': 'application/json', 'user-agent': 'Confluo', ...options.headers };
 
   async function attempt(method: string, url: string, path: string | undefined, body: string, headers: Record<string, string>, context: SinkContext): Promise<SinkResponse> {
@@ -82,20 +89,18 @@ export function httpSink(options: HttpSinkOptions): Sink {
       // Without auth there is nothing to wait for: skip the await (a microtask per delivery).
       if (options.auth !== undefined) Object.assign(headers, await authenticator.headers());
       const dispatcher = options.dispatcher ?? getGlobalDispatcher();
-      const payload = method === 'GET' || method === 'HEAD' ? undefined : body;
-      const signal = timeouts.signal(context.timeoutMs);
-      const response =
+      const payload = method === 'GET' || method === 'HEAD' ? null : body;
+      const request: Dispatcher.DispatchOptions =
         fixed && path !== undefined
-          ? await dispatcher.request({ origin: fixed.origin, path, method: method as Dispatcher.HttpMethod, headers, body: payload, signal })
-          : await httpRequest(url, { method: method as Dispatcher.HttpMethod, headers, body: payload, signal, dispatcher });
-      const text = await response.body.text();
+          ? { origin: fixed.origin, path, method: method as Dispatcher.HttpMethod, headers, body: payload }
+          : { ...originAndPath(url), method: method as Dispatcher.HttpMethod, headers, body: payload };
+      const answer = await exchange(dispatcher, request, context.timeoutMs, limits);
       // The credential actually sent (e.g. a fetched OAuth2 token) must not come back through an echo.
       const sent = headers.authorization?.split(' ').at(-1);
-      const shown = text.length === 0 ? text : maskWith(sent)(text.slice(0, excerpt));
-      return { method, url: maskedUrl(url), requestHeaders: maskHeaders(headers), status: response.statusCode, headers: response.headers, body: shown };
+      const shown = answer.body.length === 0 ? answer.body : maskWith(sent)(answer.body);
+      return { method, url: maskedUrl(url), requestHeaders: maskHeaders(headers), status: answer.status, headers: answer.headers, body: shown };
     } catch (error) {
-      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      return { method, url: maskedUrl(url), requestHeaders: maskHeaders(headers), error: timedOut ? new Error(`no answer within ${context.timeoutMs} ms`) : error };
+      return { method, url: maskedUrl(url), requestHeaders: maskHeaders(headers), error: error instanceof NoAnswerError ? new Error(error.message) : error };
     }
   }
 
