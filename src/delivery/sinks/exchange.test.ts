@@ -4,10 +4,14 @@
 // the caller. Against a real local server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deadlines } from './deadline.js';
 import { exchange, NoAnswerError } from './exchange.js';
+
+const run = promisify(execFile);
 
 describe('exchange', () => {
   let server: Server;
@@ -88,6 +92,26 @@ describe('exchange', () => {
     const third = await exchange(pool, { origin, path: '/third', method: 'GET' }, 5000, limits);
     expect(third.body).toBe('second');
     expect(seen).toEqual(['/first', '/third']);
+  });
+
+  it('works through the undici inside Node, which is the process-wide dispatcher when fetch ran first', async () => {
+    handle = (req, res) => (req.url === '/slow' ? undefined : res.writeHead(202, { 'x-seen': req.url ?? '' }).end('ok'));
+    // A fresh process, as a hub whose config called fetch before the first delivery: Node's own
+    // undici installs its Agent, and undici 7 then hands that one out as the global dispatcher.
+    const script = `
+      await (await fetch(process.argv[1] + '/warm')).text();
+      const { Agent, getGlobalDispatcher } = await import('undici');
+      const { exchange } = await import(${JSON.stringify(new URL('./exchange.ts', import.meta.url).href)});
+      const { deadlines } = await import(${JSON.stringify(new URL('./deadline.ts', import.meta.url).href)});
+      const dispatcher = getGlobalDispatcher();
+      const limits = { excerpt: 16, deadlines: deadlines() };
+      const answer = await exchange(dispatcher, { origin: process.argv[1], path: '/via-node', method: 'PUT', body: '{}' }, 5000, limits);
+      const late = await exchange(dispatcher, { origin: process.argv[1], path: '/slow', method: 'GET' }, 100, limits).then(() => 'answered', (e) => e.message);
+      console.log(JSON.stringify({ undici7: dispatcher instanceof Agent, answer, late }));
+      process.exit(0);
+    `;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, origin]);
+    expect(JSON.parse(stdout)).toMatchObject({ undici7: false, answer: { status: 202, body: 'ok', headers: { 'x-seen': '/via-node' } }, late: 'no answer within 100 ms' });
   });
 
   it('rejects with the connection error when nothing listens', async () => {

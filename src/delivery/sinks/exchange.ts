@@ -8,7 +8,7 @@
 // exchange that runs out of time settles as timed out at once, and if undici
 // has not started it yet, it is aborted when its turn comes, before a byte is
 // written.
-import type { Dispatcher } from 'undici';
+import { util, type Dispatcher } from 'undici';
 import type { Deadlines, Expiring, Slot } from './deadline.js';
 
 export interface Answer {
@@ -33,8 +33,19 @@ export class NoAnswerError extends Error {
   }
 }
 
+/** How a started request is stopped: undici 7's controller, or the `abort` of the older API. */
+interface Stopper {
+  abort(reason: Error): void;
+}
+
+/**
+ * Speaks both of undici's handler APIs: the one of undici 7 (`onRequestStart` …), and the
+ * older one (`onConnect` …), which is what the undici inside Node 20 accepts. Node's `fetch`
+ * installs that one's Agent as the process-wide dispatcher when it runs first, and the sink
+ * sends through the process-wide dispatcher (so a proxy set there applies).
+ */
 class Exchange implements Dispatcher.DispatchHandler, Expiring {
-  #controller: Dispatcher.DispatchController | undefined;
+  #stopper: Stopper | undefined;
   #status = 0;
   #headers: Record<string, string | string[] | undefined> = {};
   readonly #chunks: Buffer[] = [];
@@ -58,38 +69,45 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    // Timed out while queued: abort before undici writes the request.
-    if (this.#ended instanceof Error) controller.abort(this.#ended);
-    else this.#controller = controller;
+    this.#start(controller);
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.#start({ abort });
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx answers are informational; the final one follows.
-    if (statusCode < 200) return;
-    this.#status = statusCode;
-    this.#headers = headers;
+    this.#head(statusCode, headers);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.#head(statusCode, util.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>);
+    return true;
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#kept >= this.#keepBytes) return;
-    this.#chunks.push(chunk);
-    this.#kept += chunk.length;
+    this.#data(chunk);
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#data(chunk);
+    return true;
   }
 
   onResponseEnd(): void {
-    this.slot?.delete(this);
-    if (this.#ended !== undefined) return;
-    this.#ended = true;
-    const bytes = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
-    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, Math.min(bytes.length, this.#keepBytes));
-    this.#resolve({ status: this.#status, headers: this.#headers, body: text.length > this.#excerpt ? text.slice(0, this.#excerpt) : text });
+    this.#end();
+  }
+
+  onComplete(): void {
+    this.#end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    this.slot?.delete(this);
-    if (this.#ended !== undefined) return;
-    this.#ended = error;
-    this.#reject(error);
+    this.#fail(error);
+  }
+
+  onError(error: Error): void {
+    this.#fail(error);
   }
 
   /** The deadline passed: settle now, and stop the request wherever it is. */
@@ -98,7 +116,42 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
     const error = new NoAnswerError(this.#timeoutMs);
     this.#ended = error;
     this.#reject(error);
-    this.#controller?.abort(error);
+    this.#stopper?.abort(error);
+  }
+
+  #start(stopper: Stopper): void {
+    // Timed out while queued: abort before undici writes the request.
+    if (this.#ended instanceof Error) stopper.abort(this.#ended);
+    else this.#stopper = stopper;
+  }
+
+  #head(statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx answers are informational; the final one follows.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#headers = headers;
+  }
+
+  #data(chunk: Buffer): void {
+    if (this.#kept >= this.#keepBytes) return;
+    this.#chunks.push(chunk);
+    this.#kept += chunk.length;
+  }
+
+  #end(): void {
+    this.slot?.delete(this);
+    if (this.#ended !== undefined) return;
+    this.#ended = true;
+    const bytes = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
+    const text = bytes.length === 0 ? '' : bytes.toString('utf8', 0, Math.min(bytes.length, this.#keepBytes));
+    this.#resolve({ status: this.#status, headers: this.#headers, body: text.length > this.#excerpt ? text.slice(0, this.#excerpt) : text });
+  }
+
+  #fail(error: Error): void {
+    this.slot?.delete(this);
+    if (this.#ended !== undefined) return;
+    this.#ended = error;
+    this.#reject(error);
   }
 }
 
@@ -111,7 +164,7 @@ export function exchange(dispatcher: Dispatcher, request: Dispatcher.DispatchOpt
       dispatcher.dispatch(request, handler);
     } catch (error) {
       // A dispatcher may throw rather than call onResponseError (undici's own report bad options there).
-      handler.onResponseError(undefined, error as Error);
+      handler.onError(error as Error);
     }
   });
 }
