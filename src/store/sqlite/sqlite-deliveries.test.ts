@@ -1,8 +1,9 @@
 // The SQLite claim and settle paths beyond the shared contract: a claimed
 // delivery carries every field as written (claims read rows as column arrays),
 // a batch of settlements follows each integration's streak in order, and
-// leases belong to the connection (one process per file): a claim writes
-// nothing to the file, and the next process may send at once.
+// leases belong to the process (one process per file): a claim writes nothing
+// to the file, the next process may send at once, and a settlement that did
+// not commit leaves its lease in place.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -135,5 +136,30 @@ describe('SqliteDeliveries', () => {
     expect(version()).toBe(before + 1);
     await next.close();
     observer.close();
+  });
+
+  it('keeps the lease when the settlement does not commit, so the delivery is not handed out again meanwhile', async () => {
+    await open();
+    await write([pending(1)]);
+    const claim = (owner: string, now = T0 + 100) => store.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now, leaseMs: 60_000, owner });
+    expect((await claim('w1')).map((d) => d.deliveryId)).toEqual(['d-1']);
+    // Another connection makes the attempt log refuse writes: the settlement's transaction fails.
+    const other = new Database(join(dir.path, 'deliveries.db'));
+    other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON delivery_attempts BEGIN SELECT RAISE(ABORT, 'attempt log refused'); END`);
+    const settlement: AttemptSettlement = {
+      owner: 'w1',
+      status: 'succeeded',
+      nextAttemptAt: null,
+      integrationSucceeded: true,
+      attempt: { deliveryId: 'd-1', attempt: 1, trigger: 'scheduled', startedAt: T0 + 200, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: 200, response: '', error: null, outcome: 'succeeded', nextAttemptAt: null },
+    };
+    await expect(store.settleAttempts([settlement], T0 + 300)).rejects.toThrow('attempt log refused');
+    // Still pending and still w1's: no other dispatcher of the process gets it before the lease runs out …
+    expect(await claim('w2', T0 + 400)).toEqual([]);
+    other.exec('DROP TRIGGER refuse');
+    other.close();
+    // … and w1 can still settle it.
+    expect(await store.settleAttempts([settlement], T0 + 500)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
+    expect((await store.getDelivery('d-1'))?.status).toBe('succeeded');
   });
 });

@@ -1,12 +1,13 @@
 // The outbound half of the SQLite store (the DeliveryStore port), sharing the
 // hub's one connection.
 //
-// Leases live in a TEMP table of that connection, not in the delivery rows. An
-// embedded SQLite file has one process (one `confluo start` per file), so a
-// lease only has to hold between the dispatchers of this process, and it must
-// end with it: a killed process's deliveries are due again as soon as the next
-// one starts, without waiting for a lease to run out. Claiming writes nothing
-// to the database file, which was a row rewrite and a WAL commit per claim.
+// Leases live in this object, not in the delivery rows. An embedded SQLite
+// file has one process (one `confluo start` per file), so a lease only has to
+// hold between the dispatchers of this process, and it must end with it: a
+// killed process's deliveries are due again as soon as the next one starts,
+// without waiting for a lease to run out. Claiming writes nothing to the
+// database file, which was a row rewrite and a WAL commit per claim; keeping
+// the leases in a TEMP table instead still cost two statements a delivery.
 import type Database from 'better-sqlite3';
 import type { DeliveryStore } from '../delivery-store.js';
 import type {
@@ -84,19 +85,25 @@ const fromColumns = (c: unknown[]): Delivery => ({
 
 export const toDelivery = (row: DeliveryRowDb): Delivery => fromColumns(DELIVERY_COLUMNS.map((c) => row[c]));
 
-/** This connection's leases: which of this process's dispatchers holds a pending delivery, until when. */
-const LEASES = 'CREATE TEMP TABLE IF NOT EXISTS delivery_leases (seq INTEGER PRIMARY KEY, owner TEXT NOT NULL, lease_until INTEGER NOT NULL)';
-
 /**
- * Due deliveries of one integration that no live lease holds, oldest first; `ordered` skips keys
- * with an earlier pending one. The integration is known active (checked once per claim).
+ * Due deliveries of one integration, oldest first, but those in the JSON array of leased seqs;
+ * `ordered` skips keys with an earlier pending one. The integration is known active (checked
+ * once per claim).
  */
 const claimSql = (ordered: boolean) =>
   `SELECT ${DELIVERY_COLUMNS.map((c) => `d.${c}`).join(', ')} FROM deliveries d
    WHERE d.status = 'pending' AND d.integration = ? AND d.next_attempt_at <= ?
-     AND NOT EXISTS (SELECT 1 FROM temp.delivery_leases l WHERE l.seq = d.seq AND l.lease_until > ?)
+     AND d.seq NOT IN (SELECT value FROM json_each(?))
      ${ordered ? `AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.status = 'pending' AND e.integration = d.integration AND e.key = d.key AND e.seq < d.seq)` : ''}
    ORDER BY d.next_attempt_at, d.seq LIMIT ?`;
+
+/** Which of this process's dispatchers holds a pending delivery, until when. */
+interface Lease {
+  seq: number;
+  integration: string;
+  owner: string;
+  until: number;
+}
 
 const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
 
@@ -121,10 +128,11 @@ export class SqliteDeliveries implements DeliveryStore {
   readonly #insert: (d: NewDelivery) => Database.RunResult;
   readonly #claim: Database.Statement;
   readonly #claimOrdered: Database.Statement;
+  /** By delivery id. A lease that ran out stays until it is claimed again or settled. */
+  readonly #leases = new Map<string, Lease>();
 
   constructor(db: Database.Database) {
     this.#db = db;
-    db.exec(LEASES);
     this.#sql = new Statements(db);
     this.#insert = insertDeliveryStatement(db);
     this.#claim = db.prepare(claimSql(false)).raw(true);
@@ -165,62 +173,62 @@ export class SqliteDeliveries implements DeliveryStore {
   async claimDeliveries(requests: readonly ClaimRequest[], options: { now: number; leaseMs: number; owner: string }): Promise<Delivery[]> {
     const { now, leaseMs, owner } = options;
     const active = this.#prepare(`SELECT 1 FROM integrations WHERE name = ? AND state = 'active'`);
-    const lease = this.#prepare('INSERT OR REPLACE INTO temp.delivery_leases (seq, owner, lease_until) VALUES (?, ?, ?)');
-    // Writes only the TEMP table: no lock on the database file, nothing for its WAL.
-    return this.#db.transaction(() => {
-      const claimed: Delivery[] = [];
+    const claimed = this.#db.transaction(() => {
+      const found: Delivery[] = [];
       for (const request of requests) {
         if (request.limit <= 0 || active.get(request.integration) === undefined) continue;
-        const rows = (request.ordered ? this.#claimOrdered : this.#claim).all(request.integration, now, now, request.limit) as unknown[][];
-        for (const row of rows) {
-          const delivery = fromColumns(row);
-          lease.run(delivery.seq, owner, now + leaseMs);
-          claimed.push(delivery);
-        }
+        const held: number[] = [];
+        for (const lease of this.#leases.values()) if (lease.integration === request.integration && lease.until > now) held.push(lease.seq);
+        const rows = (request.ordered ? this.#claimOrdered : this.#claim).all(request.integration, now, JSON.stringify(held), request.limit) as unknown[][];
+        for (const row of rows) found.push(fromColumns(row));
       }
-      return claimed;
+      return found;
     }).deferred();
+    // Taken over from whoever held it before, if that lease ran out.
+    for (const d of claimed) this.#leases.set(d.deliveryId, { seq: d.seq, integration: d.integration, owner, until: now + leaseMs });
+    return claimed;
   }
 
   async settleAttempts(settlements: readonly AttemptSettlement[], now: number): Promise<Array<{ failingSince: number | null; consecutiveFailures: number } | undefined>> {
-    // Only the lease holder settles: the update matches nothing (and returns no row) once the lease is lost.
     const settle = this.#prepare(
       `UPDATE deliveries SET status = ?, attempts = attempts + 1, total_attempts = total_attempts + 1, next_attempt_at = ?, trigger = 'scheduled',
          last_error = ?, last_status = ?, updated_at = ?, completed_at = ?
-       WHERE delivery_id = ? AND status = 'pending' AND EXISTS (SELECT 1 FROM temp.delivery_leases l WHERE l.seq = deliveries.seq AND l.owner = ?)
-       RETURNING integration, seq`,
+       WHERE seq = ? AND status = 'pending'`,
     );
-    const release = this.#prepare('DELETE FROM temp.delivery_leases WHERE seq = ?');
     const insertAttempt = this.#prepare(
       `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const readStreak = this.#prepare('SELECT failing_since, consecutive_failures FROM integrations WHERE name = ?');
     const writeStreak = this.#prepare('UPDATE integrations SET failing_since = ?, consecutive_failures = ? WHERE name = ?');
-    return this.#db.transaction(() => {
+    const results = this.#db.transaction(() => {
       // Each integration's streak is read once, followed through the batch in order, and written once.
       const streaks = new Map<string, { failingSince: number | null; consecutiveFailures: number } | null>();
       const results = settlements.map((s) => {
         const a = s.attempt;
-        const row = settle.get(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, a.deliveryId, s.owner) as { integration: string; seq: number } | undefined;
-        if (!row) return undefined;
-        release.run(row.seq);
+        // Only the lease holder settles: once the lease is lost (taken over after it ran out), nothing is written.
+        const lease = this.#leases.get(a.deliveryId);
+        if (lease?.owner !== s.owner) return undefined;
+        if (settle.run(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, lease.seq).changes === 0) return undefined;
         insertAttempt.run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
-        let streak = streaks.get(row.integration);
+        let streak = streaks.get(lease.integration);
         if (streak === undefined) {
-          const stored = readStreak.get(row.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
+          const stored = readStreak.get(lease.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
           streak = stored ? { failingSince: stored.failing_since, consecutiveFailures: stored.consecutive_failures } : null;
         }
         // An integration without a row (never registered) has no streak to keep.
         if (streak !== null) {
           streak = s.integrationSucceeded ? { failingSince: null, consecutiveFailures: 0 } : { failingSince: streak.failingSince ?? a.startedAt, consecutiveFailures: streak.consecutiveFailures + 1 };
         }
-        streaks.set(row.integration, streak);
+        streaks.set(lease.integration, streak);
         return streak ?? { failingSince: null, consecutiveFailures: 0 };
       });
       for (const [name, streak] of streaks) if (streak) writeStreak.run(streak.failingSince, streak.consecutiveFailures, name);
       return results;
     }).immediate();
+    // Released once the transaction committed: had it failed, the leases would still hold.
+    for (const s of settlements) if (this.#leases.get(s.attempt.deliveryId)?.owner === s.owner) this.#leases.delete(s.attempt.deliveryId);
+    return results;
   }
 
   async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
