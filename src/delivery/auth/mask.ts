@@ -23,12 +23,26 @@ const maskScheme = (value: string) => {
   return space > 0 ? `${value.trim().slice(0, space)} ${MASK}` : MASK;
 };
 
+const MASK_ALL = () => MASK;
+/** How each header name is masked (undefined: shown), worked out once per name. */
+const headerMasks = new Map<string, ((value: string) => string) | undefined>();
+
+function headerMask(name: string): ((value: string) => string) | undefined {
+  if (headerMasks.has(name)) return headerMasks.get(name);
+  const lower = name.toLowerCase();
+  const mask = SCHEMED_HEADERS.has(lower) ? maskScheme : SECRET_HEADERS.has(lower) || SECRET_HEADER_NAME.test(lower) ? MASK_ALL : undefined;
+  // Header names come from configuration and receivers: few, but not trusted to be few.
+  if (headerMasks.size >= 1000) headerMasks.clear();
+  headerMasks.set(name, mask);
+  return mask;
+}
+
 /** A copy of `headers` with credential values masked; names and other values unchanged. */
 export function maskHeaders<T extends Record<string, HeaderValue>>(headers: T): T {
   const masked: Record<string, HeaderValue> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    const mask = SCHEMED_HEADERS.has(lower) ? maskScheme : SECRET_HEADERS.has(lower) || SECRET_HEADER_NAME.test(lower) ? () => MASK : undefined;
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    const mask = headerMask(name);
     if (mask === undefined || typeof value === 'number' || value === undefined) masked[name] = value;
     else masked[name] = Array.isArray(value) ? value.map(mask) : mask(value);
   }
