@@ -24,12 +24,12 @@ export interface Deadlines {
   after(timeoutMs: number, item: Expiring): Slot;
 }
 
-export function deadlines(clock: () => number = Date.now): Deadlines {
+export function deadlines(): Deadlines {
   const slots = new Map<number, Set<Expiring>>();
   return {
     after(timeoutMs, item) {
       const slack = Math.max(1, Math.min(1000, Math.floor(timeoutMs / 20)));
-      const now = clock();
+      const now = Date.now();
       // Round the deadline up to its slot's end: never earlier than asked, at most `slack` later.
       const end = Math.ceil((now + timeoutMs) / slack) * slack;
       let slot = slots.get(end);
