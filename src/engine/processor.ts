@@ -2,13 +2,16 @@
 // left out), applies them key by key in memory, and commits records, audit
 // rows, changes, delivery jobs and event statuses in one transaction.
 // A key whose rule fails is parked; its later events stay queued behind it.
+// A batch whose commit fails is committed again in halves, key groups apart,
+// down to single events: the event the store cannot take parks its own key,
+// every other key goes on, and the same failing batch is never retried as is.
 import { WorkLoop } from '../runtime/work-loop.js';
 import type { Logger } from 'pino';
 import { StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
 import { recordId, type Store } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
-import type { BatchCommit, Change, InboxEvent, ProcessedResult, StoredRecord } from '../store/types.js';
+import type { BatchCommit, Change, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
 import { applyEvent } from './apply-event.js';
 import type { EventResult } from './outcomes.js';
 
@@ -24,7 +27,8 @@ export interface ProcessorOptions {
    */
   idlePollMs?: number;
   /**
-   * Pause after a failed commit (the database is unreachable, the disk is full); the events stay queued.
+   * Pause after a round that could commit nothing (the database is unreachable, the disk is full);
+   * the events stay queued. It doubles with each such round in a row, up to 30 s.
    * @defaultValue 1000
    */
   errorBackoffMs?: number;
@@ -42,6 +46,31 @@ export type Outbox = (event: InboxEvent, change: Change | undefined, result: Pro
 
 const NO_OUTPUT = { deliveries: [], digestItems: [] };
 
+/** A commit that finds its records moved is a lost race, claimed again at once, up to this many times in a row. */
+const STALE_STREAK_LIMIT = 3;
+const MAX_BACKOFF_MS = 30_000;
+
+/** What one claim decided, ready to commit, and the working records it leaves. */
+interface Plan {
+  batch: BatchCommit;
+  results: EventResult[];
+  working: Map<string, StoredRecord>;
+}
+
+/** Events grouped by key, each group in queue order, groups in order of their first event. */
+function byKey(events: readonly InboxEvent[]): InboxEvent[][] {
+  const groups = new Map<string, InboxEvent[]>();
+  for (const event of events) {
+    const id = recordId(event.entity, event.key);
+    const group = groups.get(id);
+    if (group) group.push(event);
+    else groups.set(id, [event]);
+  }
+  return [...groups.values()];
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /** Whether the event's sender waits for its outcome (`metadata.wait: true`, kept in the stored envelope). */
 const awaited = (event: InboxEvent): boolean => (event.envelope.metadata as { wait?: unknown } | undefined)?.wait === true;
 
@@ -51,6 +80,10 @@ export class Processor {
   readonly #log: Logger;
   readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
   readonly #loop = new WorkLoop(() => this.#round());
+  /** Rounds in a row that committed nothing: the back-off grows with them. */
+  #failedRounds = 0;
+  /** Commits in a row that lost to a moved record or event (see STALE_STREAK_LIMIT). */
+  #staleStreak = 0;
 
   constructor(store: Store, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
@@ -78,22 +111,100 @@ export class Processor {
     try {
       // A batch short of batchSize took all there was: wait for a wake (new or unparked events)
       // or the poll, instead of a claim that only finds the queue empty.
-      return (await this.runOnce()) < this.#options.batchSize ? this.#options.idlePollMs : 0;
+      const settled = await this.runOnce();
+      this.#failedRounds = 0;
+      return settled < this.#options.batchSize ? this.#options.idlePollMs : 0;
     } catch (error) {
       if (error instanceof StaleBatchError) {
         this.#log.debug({ err: error }, 'batch lost a race; claiming again');
         return 0;
       }
-      this.#log.error({ err: error }, 'processing batch failed; events stay queued');
-      return this.#options.errorBackoffMs;
+      this.#failedRounds += 1;
+      const pause = Math.min(this.#options.errorBackoffMs * 2 ** (this.#failedRounds - 1), MAX_BACKOFF_MS);
+      this.#log.error({ err: error, retryInMs: pause }, 'processing batch failed; events stay queued');
+      return pause;
     }
   }
 
   /** Claims, applies and commits one batch. Returns how many events it settled. */
   async runOnce(): Promise<number> {
-    const { events, records: claimed } = await this.#store.claimBatch(this.#options.batchSize);
+    const { events, records } = await this.#store.claimBatch(this.#options.batchSize);
     if (events.length === 0) return 0;
     const now = this.#options.clock();
+    try {
+      await this.#commit(this.#plan(events, records, now));
+      this.#staleStreak = 0;
+    } catch (error) {
+      if (error instanceof StaleBatchError && ++this.#staleStreak < STALE_STREAK_LIMIT) throw error;
+      this.#staleStreak = 0;
+      this.#log.warn({ err: error, events: events.length }, 'batch commit failed; committing its keys apart to find the event at fault');
+      await this.#isolate(byKey(events), records, now);
+    }
+    return events.length;
+  }
+
+  async #commit(plan: Plan): Promise<void> {
+    await this.#store.commitBatch(plan.batch);
+    this.#options.onResults?.(plan.results);
+  }
+
+  /**
+   * Commits key groups whose batch failed: in halves while there are several, then a lone key's
+   * events one at a time. An event that fails twice alone parks its key with the error; a park
+   * that fails too throws (after the other keys had their turn), and the round backs off with
+   * that key's events still queued.
+   */
+  async #isolate(groups: InboxEvent[][], records: Map<string, StoredRecord>, now: number): Promise<void> {
+    if (groups.length > 1) {
+      const half = Math.ceil(groups.length / 2);
+      let unsettled: unknown;
+      for (const part of [groups.slice(0, half), groups.slice(half)]) {
+        try {
+          await this.#commit(this.#plan(part.flat(), records, now));
+        } catch {
+          // A half that cannot even park its culprit still lets the other half through.
+          await this.#isolate(part, records, now).catch((error: unknown) => (unsettled ??= error));
+        }
+      }
+      if (unsettled !== undefined) throw unsettled;
+      return;
+    }
+    for (const event of groups[0] ?? []) {
+      let failure: unknown;
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const plan = this.#plan([event], records, now);
+        try {
+          await this.#commit(plan);
+          const id = recordId(event.entity, event.key);
+          const record = plan.working.get(id);
+          if (record) records.set(id, record);
+          failure = undefined;
+          break;
+        } catch (error) {
+          failure = error;
+        }
+      }
+      if (failure === undefined) continue;
+      const error = { code: 'COMMIT_FAILED', message: `the store could not commit this event's effects: ${messageOf(failure)}` };
+      try {
+        await this.#commit(this.#parkPlan(event, error, now));
+      } catch (parkError) {
+        if (parkError instanceof StaleBatchError) return; // someone else settled it meanwhile
+        throw parkError;
+      }
+      this.#log.error({ err: failure, eventId: event.eventId, flowId: event.flowId, entity: event.entity, key: event.key }, 'event could not be committed; key parked');
+      return; // per-key FIFO: the key's later events wait behind the parked one
+    }
+  }
+
+  #parkPlan(event: InboxEvent, error: ParkedKey['error'], now: number): Plan {
+    const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
+    batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error, parkedAt: now, awaited: awaited(event) });
+    return { batch, results: [{ eventId: event.eventId, status: 'parked', entity: event.entity, key: event.key, error }], working: new Map() };
+  }
+
+  /** Applies the events to the claimed records in memory: what their commit should write. */
+  #plan(events: readonly InboxEvent[], claimed: ReadonlyMap<string, StoredRecord>, now: number): Plan {
     const working = new Map<string, StoredRecord>(claimed);
     const touched = new Set<string>();
     const blocked = new Set<string>();
@@ -150,8 +261,6 @@ export class Processor {
       const record = working.get(id) as StoredRecord;
       batch.records.push({ record, expectedVersion: claimed.get(id)?.version ?? 0 });
     }
-    await this.#store.commitBatch(batch);
-    this.#options.onResults?.(results);
-    return events.length;
+    return { batch, results, working };
   }
 }

@@ -16,6 +16,7 @@ import type { Flow } from '../flow/flow.js';
 import { InboxWriter } from '../ingest/inbox-writer.js';
 import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-handlers.js';
 import { eventsRoutes } from '../protocol/http.js';
+import { MAX_PARAM_LENGTH } from '../protocol/limits.js';
 import { HandlerRegistry } from '../protocol/registry.js';
 import { matchesAny } from '../security/secrets.js';
 import type { Source } from '../sources/source.js';
@@ -143,9 +144,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     }),
   ];
 
-  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    forceCloseConnections: true, });
+    forceCloseConnections: true,
+    // Fastify's default (100) answers 414 for ids and keys that ingest accepted.
+    maxParamLength: MAX_PARAM_LENGTH,
+  });
   if (options.acceptEvents !== false) {
     await app.register(eventsRoutes, {
       registry,

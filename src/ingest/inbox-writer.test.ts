@@ -36,7 +36,7 @@ describe('InboxWriter', () => {
       writer.submit(event('b')),
     ]);
     expect(a.status).toBe('accepted');
-    expect(bulk.map((o) => o.status)).toEqual(['accepted', 'duplicate', 'accepted', 'duplicate']);
+    expect(bulk.map((o) => (o instanceof Error ? o : o.status))).toEqual(['accepted', 'duplicate', 'accepted', 'duplicate']);
     expect(again.status).toBe('duplicate');
     expect(commits).toBe(1);
     const db = new Database(path, { readonly: true });
@@ -44,17 +44,46 @@ describe('InboxWriter', () => {
     db.close();
   });
 
-  it('commits a bulk share in one transaction even past maxBatch: a failure keeps none of it', async () => {
+  it('commits a bulk share in one transaction even past maxBatch', async () => {
     const path = await open();
     const db = new Database(path);
-    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.event_id = 'e4' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
     const writer = new InboxWriter(store, { maxBatch: 2 });
-    const bulk = writer.submitMany(['e0', 'e1', 'e2', 'e3', 'e4'].map(event));
-    const alone = writer.submit(event('other'));
-    await expect(bulk).rejects.toThrow('disk on fire');
-    // The next submission went in its own transaction (the bulk share alone passed maxBatch).
-    expect((await alone).status).toBe('accepted');
-    expect((db.prepare('SELECT event_id FROM inbox').all() as Array<{ event_id: string }>).map((r) => r.event_id)).toEqual(['other']);
+    let transactions = 0;
+    const accept = store.accept.bind(store);
+    store.accept = (events) => ((transactions += 1), accept(events));
+    const bulk = await writer.submitMany(['e0', 'e1', 'e2', 'e3', 'e4'].map(event));
+    expect(bulk.map((o) => (o instanceof Error ? o : o.status))).toEqual(Array(5).fill('accepted'));
+    expect(transactions).toBe(1);
+    db.close();
+  });
+
+  it('fails only the event the store cannot write: the rest of its bulk and of its group commit are accepted', async () => {
+    const path = await open();
+    const db = new Database(path);
+    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.event_id = 'e3' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    const writer = new InboxWriter(store);
+    const [before, bulk, after] = await Promise.allSettled([
+      writer.submit(event('before')),
+      writer.submitMany(['e0', 'e1', 'e2', 'e3', 'e4'].map(event)),
+      writer.submit(event('after')),
+    ]);
+    expect(before).toMatchObject({ status: 'fulfilled', value: { status: 'accepted' } });
+    expect(after).toMatchObject({ status: 'fulfilled', value: { status: 'accepted' } });
+    const outcomes = (bulk as PromiseFulfilledResult<Array<{ status: string } | Error>>).value;
+    expect(outcomes.map((o) => (o instanceof Error ? o.message : o.status))).toEqual(['accepted', 'accepted', 'accepted', 'disk on fire', 'accepted']);
+    expect((db.prepare('SELECT event_id FROM inbox ORDER BY seq').all() as Array<{ event_id: string }>).map((r) => r.event_id)).toEqual(['before', 'e0', 'e1', 'e2', 'e4', 'after']);
+    db.close();
+  });
+
+  it('answers a lone event the store cannot write with the error, and keeps taking others', async () => {
+    const path = await open();
+    const db = new Database(path);
+    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.event_id = 'bad' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    const writer = new InboxWriter(store);
+    const [bad, good] = await Promise.allSettled([writer.submit(event('bad')), writer.submit(event('good'))]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { message: 'disk on fire' } });
+    expect(good).toMatchObject({ status: 'fulfilled', value: { status: 'accepted' } });
+    expect((db.prepare('SELECT event_id FROM inbox').all() as Array<{ event_id: string }>).map((r) => r.event_id)).toEqual(['good']);
     db.close();
   });
 });

@@ -1,6 +1,8 @@
 // Group commit for the inbox. Concurrent ingest calls submit their events; one
 // transaction per tick writes them all, then every caller gets its answer. An
-// event is only acknowledged after the commit that holds it returned.
+// event is only acknowledged after the commit that holds it returned. When a
+// group's commit fails, it is split and committed again in halves, so an event
+// the store cannot write fails alone and its neighbours are still accepted.
 import type { Store } from '../store/store.js';
 import type { AcceptOutcome, NewInboxEvent } from '../store/types.js';
 
@@ -22,7 +24,10 @@ export interface InboxWriterOptions {
  */
 type Pending =
   | { many: false; events: [NewInboxEvent]; resolve: (outcome: AcceptOutcome) => void; reject: (error: unknown) => void }
-  | { many: true; events: NewInboxEvent[]; resolve: (outcomes: AcceptOutcome[]) => void; reject: (error: unknown) => void };
+  | { many: true; events: NewInboxEvent[]; resolve: (outcomes: Array<AcceptOutcome | Error>) => void; reject: (error: unknown) => void };
+
+/** What became of each event of a group: its outcome, or the error of the smallest commit that held it. */
+type Settled = Array<AcceptOutcome | Error>;
 
 export class InboxWriter {
   readonly #store: Store;
@@ -43,10 +48,11 @@ export class InboxWriter {
   }
 
   /**
-   * Commits the events in one transaction, in order; one outcome each. One promise for the
-   * lot: a bulk request of a thousand events costs one waiter, not a thousand.
+   * Commits the events, in order; one outcome each, or the Error that kept that event out of the
+   * inbox (the others are still committed). One promise for the lot: a bulk request of a
+   * thousand events costs one waiter, not a thousand.
    */
-  submitMany(events: NewInboxEvent[]): Promise<AcceptOutcome[]> {
+  submitMany(events: NewInboxEvent[]): Promise<Array<AcceptOutcome | Error>> {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => this.#enqueue({ many: true, events, resolve, reject }));
   }
@@ -73,19 +79,38 @@ export class InboxWriter {
     this.#scheduled = false;
     while (this.#pending.length > 0) {
       const batch = this.#takeBatch();
-      try {
-        const outcomes = await this.#store.accept(batch.length === 1 ? (batch[0] as Pending).events : batch.flatMap((p) => p.events));
-        let from = 0;
-        for (const p of batch) {
-          if (!p.many) p.resolve(outcomes[from] as AcceptOutcome);
-          else p.resolve(batch.length === 1 ? outcomes : outcomes.slice(from, from + p.events.length));
-          from += p.events.length;
+      const events = batch.length === 1 ? (batch[0] as Pending).events : batch.flatMap((p) => p.events);
+      const settled = await this.#commit(events);
+      let from = 0;
+      for (const p of batch) {
+        if (!p.many) {
+          const outcome = settled[from] as AcceptOutcome | Error;
+          if (outcome instanceof Error) p.reject(outcome);
+          else p.resolve(outcome);
+        } else {
+          p.resolve(batch.length === 1 ? settled : settled.slice(from, from + p.events.length));
         }
-        if (outcomes.some((o) => o.status === 'accepted')) this.#onAccepted();
-      } catch (error) {
-        // The transaction rolled back: none of these events is kept, and each caller hears so.
-        for (const p of batch) p.reject(error);
+        from += p.events.length;
       }
+      if (settled.some((o) => !(o instanceof Error) && o.status === 'accepted')) this.#onAccepted();
+    }
+  }
+
+  /**
+   * Commits the events in one transaction; if it fails, commits each half on its own, in order,
+   * down to single events. A failed transaction keeps none of its events, so each event ends up
+   * committed exactly once or answered with the error of the commit that held it alone. One bad
+   * event among n costs about 2·log2(n) more commits; a store that refuses everything (a full
+   * disk) costs 2n, and each caller still hears why.
+   */
+  async #commit(events: NewInboxEvent[]): Promise<Settled> {
+    try {
+      return await this.#store.accept(events);
+    } catch (error) {
+      if (events.length === 1) return [error instanceof Error ? error : new Error(String(error))];
+      const half = Math.ceil(events.length / 2);
+      const first = await this.#commit(events.slice(0, half));
+      return first.concat(await this.#commit(events.slice(half)));
     }
   }
 

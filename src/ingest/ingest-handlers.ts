@@ -6,6 +6,7 @@ import type { Flow } from '../flow/flow.js';
 import { KeyError } from '../flow/entity.js';
 import type { EventResult } from '../engine/outcomes.js';
 import { EventError } from '../protocol/event-error.js';
+import { badIdentifier, LIMITS } from '../protocol/limits.js';
 import { respond, type HandlerRegistry, type HandlerRequest, type HandlerResult } from '../protocol/registry.js';
 import type { AcceptOutcome, NewInboxEvent } from '../store/types.js';
 import type { InboxWriter } from './inbox-writer.js';
@@ -45,6 +46,11 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
           throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: error.field, message: error.message, errorType: 'invalid_key' }] });
         }
         throw error;
+      }
+      const problem = badIdentifier(key, LIMITS.maxKeyLength);
+      if (problem) {
+        const from = type.entity.keyFields.join(', ');
+        throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: from, message: `the ${type.entity.name} key made from ${from} ${problem}`, errorType: 'invalid_key' }] });
       }
       return {
         eventId: request.id,
@@ -87,7 +93,12 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
         const accepted = await deps.inbox.submitMany(events);
         const waits: Array<Promise<unknown>> = [];
         submitted.forEach((i, n) => {
-          const result = answer(requests[i] as HandlerRequest<unknown>, accepted[n] as AcceptOutcome);
+          const outcome = accepted[n] as AcceptOutcome | Error;
+          if (outcome instanceof Error) {
+            outcomes[i] = outcome;
+            return;
+          }
+          const result = answer(requests[i] as HandlerRequest<unknown>, outcome);
           if (result instanceof Promise) waits.push(result.then((r) => (outcomes[i] = r)));
           else outcomes[i] = result;
         });

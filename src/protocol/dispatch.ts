@@ -1,9 +1,11 @@
 // One request envelope in, one response envelope out, whatever happens: the
 // transport-free heart of the events-protocol server.
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { describeIssues } from '../validation/field-issues.js';
 import { orEmpty, responseEnvelope, wireEnvelopeSchema, type ErrorPayload, type ResponseEnvelope } from './envelope.js';
 import { EventError } from './event-error.js';
+import { badIdentifier, checkJsonValue, LIMITS } from './limits.js';
 import type { EventHandler, HandlerRegistry, HandlerRequest, HandlerResult } from './registry.js';
 
 export interface DispatchOptions {
@@ -15,11 +17,25 @@ export interface DispatchOptions {
 
 const errorPayload = (code: string, parameters: Record<string, unknown> = {}): ErrorPayload => ({ code, parameters });
 
-/** The string fields of a request we could not validate, so the answer still carries its id and flowId. */
+/** The id and flowId of a request we could not validate, so the answer still carries them (when they are fit to echo). */
 function salvage(raw: unknown): { id?: string; flowId?: string } {
   if (raw === null || typeof raw !== 'object') return {};
   const { id, flowId } = raw as Record<string, unknown>;
-  return { ...(typeof id === 'string' && id ? { id } : {}), ...(typeof flowId === 'string' && flowId ? { flowId } : {}) };
+  const fit = (value: unknown): value is string => typeof value === 'string' && value !== '' && badIdentifier(value, LIMITS.maxIdLength) === undefined;
+  return { ...(fit(id) ? { id } : {}), ...(fit(flowId) ? { flowId } : {}) };
+}
+
+/** The first envelope property outside the limits at the door (limits.ts), as a badProtocol answer's parameters. */
+function envelopeProblem(envelope: z.output<typeof wireEnvelopeSchema>): { propertyName: string; message: string } | undefined {
+  for (const property of ['id', 'flowId', 'name'] as const) {
+    const problem = badIdentifier(envelope[property], LIMITS.maxIdLength);
+    if (problem) return { propertyName: property, message: `${property} ${problem}` };
+  }
+  for (const property of ['identity', 'metadata'] as const) {
+    const issue = checkJsonValue(envelope[property]);
+    if (issue) return { propertyName: property, message: `${[property, issue.path].filter(Boolean).join('.')} ${issue.message}` };
+  }
+  return undefined;
 }
 
 export function badProtocol(raw: unknown, propertyName: string, message: string): ResponseEnvelope {
@@ -43,6 +59,8 @@ function route(raw: unknown, headerToken: string | undefined, options: DispatchO
     return badProtocol(raw, String(issue?.path[0] ?? '(envelope)'), issue?.message ?? 'invalid envelope');
   }
   const envelope = parsed.data;
+  const problem = envelopeProblem(envelope);
+  if (problem) return badProtocol(raw, problem.propertyName, problem.message);
   const auth = orEmpty(envelope.auth);
   const token = headerToken ?? (typeof auth.token === 'string' ? auth.token : undefined);
   const authenticated = options.authenticate(token);
@@ -56,6 +74,11 @@ function route(raw: unknown, headerToken: string | undefined, options: DispatchO
     return responseEnvelope(envelope, 'unauthorized', errorPayload('UNAUTHORIZED', { message: reason }));
   }
 
+  // Before the schema: it may walk the payload recursively, and a schema may let through what no store can keep.
+  const content = checkJsonValue(envelope.payload);
+  if (content) {
+    return responseEnvelope(envelope, 'badRequest', errorPayload('INVALID_PAYLOAD', { fields: [{ name: content.path || '(root)', message: content.message, errorType: content.errorType }] }));
+  }
   const payload = handler.payload.safeParse(envelope.payload);
   if (!payload.success) {
     return responseEnvelope(envelope, 'badRequest', errorPayload('INVALID_PAYLOAD', { fields: describeIssues(payload.error.issues) }));
