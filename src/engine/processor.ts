@@ -7,7 +7,7 @@
 // every other key goes on, and the same failing batch is never retried as is.
 import { WorkLoop } from '../runtime/work-loop.js';
 import type { Logger } from 'pino';
-import { StaleBatchError } from '../errors/index.js';
+import { ConfluoError, StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
 import { recordId, type Store } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
@@ -136,6 +136,8 @@ export class Processor {
       this.#staleStreak = 0;
     } catch (error) {
       if (error instanceof StaleBatchError && ++this.#staleStreak < STALE_STREAK_LIMIT) throw error;
+      // A store that says a retry could help (a lost connection) is failing as a whole, not for one event.
+      if (error instanceof ConfluoError && error.retryable && !(error instanceof StaleBatchError)) throw error;
       this.#staleStreak = 0;
       this.#log.warn({ err: error, events: events.length }, 'batch commit failed; committing its keys apart to find the event at fault');
       await this.#isolate(byKey(events), records, now);

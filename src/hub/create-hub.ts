@@ -149,7 +149,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     // Fastify's default (100) answers 414 for ids and keys that ingest accepted.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
   if (options.acceptEvents !== false) {
     await app.register(eventsRoutes, {

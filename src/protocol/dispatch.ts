@@ -104,6 +104,9 @@ function answered(request: HandlerRequest<unknown>, result: HandlerResult): Resp
     : responseEnvelope(request, 'redirect', { url: result.url, queryParameters: result.queryParameters });
 }
 
+/** The answer to a failure already logged: `:error` without details. */
+const UNHANDLED = new EventError('error', 'UNHANDLED_ERROR');
+
 /** An EventError answers as its type; anything else is logged and answers `:error` without details. */
 function failed(request: HandlerRequest<unknown>, error: unknown, log: Logger): ResponseEnvelope {
   if (error instanceof EventError) return responseEnvelope(request, error.type, errorPayload(error.code, error.parameters));
@@ -159,14 +162,19 @@ export async function dispatchMany(raws: readonly unknown[], headerToken: string
       } catch (error) {
         // The whole call failed (say, the commit rolled back): each of its requests answers so, logged once.
         if (!(error instanceof EventError)) options.log.error({ err: error, event: handler.name, events: requests.length }, 'event handler failed');
-        const quiet = error instanceof EventError ? error : new EventError('error', 'UNHANDLED_ERROR');
+        const quiet = error instanceof EventError ? error : UNHANDLED;
         requests.forEach((request, i) => (answers[at[i] as number] = failed(request, quiet, options.log)));
         return;
       }
+      // Events that failed alone (say, one the store could not write): logged once for the run, not once each.
+      const unhandled: Array<{ request: HandlerRequest<unknown>; error: Error }> = [];
       requests.forEach((request, i) => {
         const outcome = outcomes[i] ?? new Error(`handleMany of ${handler.name} returned ${outcomes.length} results for ${requests.length} requests`);
-        answers[at[i] as number] = outcome instanceof Error ? failed(request, outcome, options.log) : answered(request, outcome);
+        if (outcome instanceof Error && !(outcome instanceof EventError)) unhandled.push({ request, error: outcome });
+        answers[at[i] as number] = outcome instanceof Error ? failed(request, outcome instanceof EventError ? outcome : UNHANDLED, options.log) : answered(request, outcome);
       });
+      const first = unhandled[0];
+      if (first) options.log.error({ err: first.error, eventId: first.request.id, flowId: first.request.flowId, event: handler.name, failed: unhandled.length }, 'event handler failed');
     }),
   );
   return answers;
