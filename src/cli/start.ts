@@ -30,6 +30,7 @@ export async function start(flags: StartFlags): Promise<void> {
   const store = await openStore(settings.db, {
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
+    log: log.child({ component: 'store' }),
   });
   const hub = await createHub({
     flow: settings.flow,

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors/index.js';
 import type { Store } from '../store/store.js';
-import { PostgresStore } from '../store/postgres/index.js';
+import { PostgresStore, type StoreLog } from '../store/postgres/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 
 export function sqlitePath(url: string): string | undefined {
@@ -18,6 +18,8 @@ export interface OpenStoreOptions {
   processLeaseMs?: number;
   /** SQLite: told once if the WAL checkpoint thread fails (see `SqliteStoreOptions.onCheckpointFailure`). */
   onCheckpointFailure?: (error: Error) => void;
+  /** PostgreSQL: told of lost connections and of listening again (see `PostgresStoreOptions.log`). */
+  log?: StoreLog;
 }
 
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
@@ -29,7 +31,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const store = new PostgresStore({ url, ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}) });
+    const store = new PostgresStore({ url, ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}), ...(options.log ? { log: options.log } : {}) });
     try {
       await store.init();
     } catch (error) {

@@ -1,6 +1,7 @@
 // How the PostgreSQL store talks to its server: its options and the pool they
-// make, the clear error when the server cannot be reached, transactions, and
-// the ids of the advisory locks and notification channels it uses.
+// make, the clear error when the server cannot be reached, transactions that
+// outlive a lost connection, and the ids of the advisory locks and notification
+// channels it uses.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConfigError, ConfluoError } from '../../errors/index.js';
@@ -37,6 +38,18 @@ export interface PostgresStoreOptions {
    * @defaultValue `processor-<random uuid>`
    */
   owner?: string;
+  /**
+   * Told (at warn) when the server drops a connection (a failover, an idle-connection reaper,
+   * `pg_terminate_backend`) and when listening for notifications starts again. The store
+   * recovers by itself; this is for the operator. A pino logger fits.
+   * @defaultValue none: nothing is reported
+   */
+  log?: StoreLog;
+}
+
+/** Where the store reports what it recovered from. */
+export interface StoreLog {
+  warn(details: Record<string, unknown>, message: string): void;
 }
 
 export interface ResolvedOptions {
@@ -46,6 +59,7 @@ export interface ResolvedOptions {
   database: string;
   claimLeaseMs: number;
   owner: string;
+  log: StoreLog;
 }
 
 /** Advisory lock ids (the two-int form): a class that names Confluo ("Conf"), then what is locked. */
@@ -95,6 +109,7 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
     database: decodeURIComponent(url.pathname.slice(1)) || url.username || 'postgres',
     claimLeaseMs: options.claimLeaseMs ?? 30_000,
     owner: options.owner ?? `processor-${randomUUID()}`,
+    log: options.log ?? { warn: () => undefined },
   };
 }
 
@@ -112,28 +127,84 @@ export function unreachable(error: unknown, where: Pick<ResolvedOptions, 'server
   });
 }
 
+/**
+ * The pool, safe against connections the server drops. pg reports a dropped connection as an
+ * 'error' event on its client, and an 'error' event nobody listens to ends the process.
+ */
+export function openPool(options: Pick<ResolvedOptions, 'pool' | 'log'>): pg.Pool {
+  const pool = new pg.Pool(options.pool);
+  // An idle connection: the pool has already discarded it and opens another when one is needed.
+  pool.on('error', (error) => options.log.warn({ err: error }, 'lost an idle PostgreSQL connection; the pool opens a new one when needed'));
+  // A connection in use: its holder sees the failure on its next query and releases it with the
+  // error, so the pool discards it. The event itself carries nothing more.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('release', (error: Error | undefined) => {
+    if (isConnectionLost(error)) options.log.warn({ err: error }, 'lost a PostgreSQL connection in use; what ran on it was rolled back');
+  });
+  return pool;
+}
+
+// pg's words when the socket closed under a client, and when a query comes after that: pg
+// then refuses it without sending it.
+const NOT_SENT = 'Client has encountered a connection error and is not queryable';
+const LOST_MESSAGES = ['Connection terminated', 'Connection terminated unexpectedly', NOT_SENT];
+const LOST_ERRNOS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * Whether `error` says the connection is gone: the server ended it (57P01 admin_shutdown,
+ * 57P02 crash_shutdown, class 08 connection exceptions) or the network dropped it.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code === '57P01' || code === '57P02' || code.startsWith('08') || LOST_ERRNOS.has(code))) return true;
+  return LOST_MESSAGES.includes(error.message);
+}
+
 // Deadlocks and serialization failures roll back cleanly; running the work again is the fix.
 const RETRYABLE = new Set(['40P01', '40001']);
+/** Runs of one transaction at most: the first and two more. */
+const ATTEMPTS = 3;
 
-/** Runs `work` in one transaction on one pooled connection; retries it (twice) after a deadlock. */
+/**
+ * Runs `work` in one transaction on one pooled connection. It runs again (three runs in all at
+ * most) after a deadlock, or after the connection was lost before COMMIT reached the server:
+ * the server then rolled everything back, so nothing is half-written and nothing applied twice.
+ * A connection lost once COMMIT was sent leaves the outcome unknown, so that transaction never
+ * runs again: it fails with `STORE_CONNECTION_LOST` (retryable), as does a loss on the last run.
+ */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     const client = await pool.connect();
+    let committing = false;
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await work(client);
+      committing = true;
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
-      if (attempt < 3 && RETRYABLE.has((error as { code?: string }).code ?? '')) continue;
+      const lost = isConnectionLost(error);
+      // The server rolled a lost connection back itself; one that could not roll back is not handed on.
+      if (lost) broken = error as Error;
+      else await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+      const unknown = lost && committing && (error as Error).message !== NOT_SENT;
+      const again = lost ? !unknown : RETRYABLE.has((error as { code?: string }).code ?? '');
+      if (again && attempt < ATTEMPTS) continue;
+      if (lost) throw connectionLost(error, unknown);
       throw error;
     } finally {
-      // A connection that could not roll back is not handed to the next caller.
       client.release(broken);
     }
   }
+}
+
+function connectionLost(error: unknown, outcomeUnknown: boolean): ConfluoError {
+  const message = outcomeUnknown
+    ? 'lost the PostgreSQL connection during COMMIT: the transaction may or may not have been applied'
+    : `lost the PostgreSQL connection ${ATTEMPTS} times in one transaction; nothing of it was applied`;
+  return new ConfluoError('STORE_CONNECTION_LOST', message, { cause: error, retryable: true });
 }
 
 /**

@@ -1,3 +1,3 @@
 export { PostgresStore } from './postgres-store.js';
-export { type PostgresStoreOptions } from './connection.js';
+export { type PostgresStoreOptions, type StoreLog } from './connection.js';
 export { MIGRATIONS, SchemaTooNewError } from './schema.js';

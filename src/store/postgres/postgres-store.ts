@@ -3,12 +3,12 @@
 // processing batches (per-key leases) live in inbox-claims.ts, deliveries in
 // postgres-deliveries.ts, sources in postgres-sources.ts; this file wires them
 // with the inbox, read and operator methods, migrations and notifications.
-import pg from 'pg';
+import type pg from 'pg';
 import type { DeliveryStore } from '../delivery-store.js';
 import type { SourceStore } from '../source-store.js';
 import type { Store, WakeChannel, WakePayload } from '../store.js';
 import type { AcceptOutcome, AuditEntry, AuditQuery, EventTrace, FieldDiff, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
-import { CHANNELS, resolveOptions, transaction, unreachable, type PostgresStoreOptions, type ResolvedOptions } from './connection.js';
+import { CHANNELS, openPool, resolveOptions, transaction, unreachable, type PostgresStoreOptions, type ResolvedOptions } from './connection.js';
 import { InboxClaims } from './inbox-claims.js';
 import { insertInbox } from './inbox-insert.js';
 import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
@@ -29,14 +29,11 @@ export class PostgresStore implements Store {
 
   constructor(options: PostgresStoreOptions) {
     this.#options = resolveOptions(options);
-    this.#pool = new pg.Pool(this.#options.pool);
-    // An idle connection the server dropped is discarded by the pool; the next query that needs
-    // one reports the problem. Unhandled, this event would end the process.
-    this.#pool.on('error', () => undefined);
+    this.#pool = openPool(this.#options);
     this.#claims = new InboxClaims(this.#pool, this.#options);
     this.#deliveries = new PostgresDeliveries(this.#pool);
     this.#sources = new PostgresSources(this.#pool);
-    this.#listener = new WakeListener(this.#options.pool);
+    this.#listener = new WakeListener(this.#options.pool, this.#options.log);
   }
 
   /** Who holds this store's claims (unique per store unless configured). */

@@ -2,23 +2,28 @@
 // (a pooled one would be handed to other work). Idle processors and
 // dispatchers in every process wake when work is committed anywhere; polling
 // stays as the fallback for a notification lost while the connection was down.
+// A lost connection is opened again with exponential back-off.
 import pg from 'pg';
 import type { WakeChannel, WakePayload } from '../store.js';
-import { CHANNELS } from './connection.js';
+import { CHANNELS, type StoreLog } from './connection.js';
 
 const RETRY_MS = { first: 500, max: 10_000 };
 
 export class WakeListener {
   readonly #config: pg.ClientConfig;
+  readonly #log: StoreLog;
   readonly #listeners: Record<WakeChannel, Set<(payload: WakePayload) => void>> = { inbox: new Set(), deliveries: new Set(), outcomes: new Set() };
   #client: pg.Client | undefined;
   #connecting = false;
   #closed = false;
   #retryMs = RETRY_MS.first;
   #retry: NodeJS.Timeout | undefined;
+  /** Set while listening stopped after a loss, so its return is reported too. */
+  #lostAt: number | undefined;
 
-  constructor(config: pg.ClientConfig) {
+  constructor(config: pg.ClientConfig, log: StoreLog) {
     this.#config = config;
+    this.#log = log;
   }
 
   /** Calls `listener` on every notification on `channel`, and once whenever listening (re)starts. */
@@ -50,14 +55,16 @@ export class WakeListener {
 
   async #connect(): Promise<void> {
     const client = new pg.Client(this.#config);
-    const lost = () => {
+    const lost = (error?: Error) => {
       if (this.#client !== client) return;
       this.#client = undefined;
       client.end().catch(() => undefined);
+      this.#lostAt = Date.now();
+      this.#log.warn({ err: error, retryMs: this.#retryMs }, `lost the PostgreSQL notification connection; listening again in ${this.#retryMs} ms`);
       this.#later();
     };
     client.on('error', lost);
-    client.on('end', lost);
+    client.on('end', () => lost());
     client.on('notification', (message) => {
       const channel = (Object.keys(CHANNELS) as WakeChannel[]).find((c) => CHANNELS[c] === message.channel);
       if (channel === 'outcomes') this.#fire(channel, eventIds(message.payload));
@@ -66,8 +73,10 @@ export class WakeListener {
     try {
       await client.connect();
       for (const name of Object.values(CHANNELS)) await client.query(`LISTEN ${pg.escapeIdentifier(name)}`);
-    } catch {
+    } catch (error) {
       client.end().catch(() => undefined);
+      if (this.#closed) return;
+      this.#log.warn({ err: error, retryMs: this.#retryMs }, `could not listen for PostgreSQL notifications; trying again in ${this.#retryMs} ms`);
       this.#later();
       return;
     }
@@ -77,6 +86,8 @@ export class WakeListener {
     }
     this.#client = client;
     this.#retryMs = RETRY_MS.first;
+    if (this.#lostAt !== undefined) this.#log.warn({ downMs: Date.now() - this.#lostAt }, 'listening for PostgreSQL notifications again');
+    this.#lostAt = undefined;
     // Work committed while nobody listened sent its notification to no one: look now.
     this.#fire('inbox');
     this.#fire('deliveries');
