@@ -12,7 +12,11 @@ import { API_KEY, eventually, startTestHub, type TestHub } from './support.js';
 
 /** Any UTF-16 code unit: lone surrogates and NUL included. */
 const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
-const anyText = fc.string({ unit: codeUnit, maxLength: 12 });
+/** Any text, with the known troublemakers drawn often: a lone surrogate, a NUL, a length past every limit. */
+const anyText = fc.oneof(
+  { weight: 1, arbitrary: fc.string({ unit: codeUnit, maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.constantFrom('k\ud800', '\udfffz', 'a\u0000b', '9'.repeat(4000)) },
+);
 const longText = fc.integer({ min: 0, max: 2 * 1024 * 1024 }).map((n) => 'x'.repeat(n));
 /** Names of keys a real client might send: scripts, emoji, dots and spaces. */
 const keyName = fc.constantFrom('ana', 'Ñandú', '漢字', '🙂x', '.', '..', 'a b', 'Zoë', '0');
@@ -65,7 +69,7 @@ const hostile = (run: string): fc.Arbitrary<Item> =>
       const json = JSON.stringify({ name: 'ledger:entry:posted', version: 1, id, flowId: 'f', payload: { id: `${run}:${key}`, amount: 1, label, note }, metadata: { note } });
       return { json, effect: { id, key: `${run}:${key}`, label, fail: false } };
     }),
-    fc.integer({ min: 1, max: 3000 }).map((depth) => spliced(run, 'deep', `,"x":${'['.repeat(depth)}${']'.repeat(depth)}`)),
+    fc.integer({ min: 1, max: 8000 }).map((depth) => spliced(run, 'deep', `,"x":${'['.repeat(depth)}${']'.repeat(depth)}`)),
     longText.map((text) => spliced(run, 'big', `,"blob":"${text}"`, `,"metadata":{"trace":"${text.slice(0, 300)}"}`)),
     fc.constantFrom('__proto__', 'constructor', 'prototype').map((name) =>
       spliced(run, 'proto', `,"${name}":{"polluted":true,"prototype":{"polluted":true}}`, `,"metadata":{"${name}":{"polluted":true}}`),
@@ -89,10 +93,10 @@ function expectEnvelope(answer: unknown): void {
 }
 
 const stores = [
-  { name: 'SQLite', runs: 12, open: async () => ({ hub: await startTestHub({ flow: ledgerFlow }), drop: async () => undefined }) },
+  { name: 'SQLite', runs: 30, open: async () => ({ hub: await startTestHub({ flow: ledgerFlow }), drop: async () => undefined }) },
   {
     name: 'PostgreSQL',
-    runs: 8,
+    runs: 40,
     open: async () => {
       const db: TestDatabase = await createTestDatabase('property');
       const store = new PostgresStore({ url: db.url });
