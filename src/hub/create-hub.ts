@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import pino, { type Logger } from 'pino';
 import { requireScopes } from '../api/admin-auth.js';
 import { deliveryApiRoutes } from '../api/delivery-api.js';
+import { answerErrorsAsJson, frameworkErrorOptions } from '../api/http-errors.js';
 import { keysApiRoutes } from '../api/keys-api.js';
 import { operatorActionRoutes, recordActions } from '../api/operator-actions.js';
 import { readApiRoutes } from '../api/read-api.js';
@@ -159,7 +160,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    forceCloseConnections: true, });
+    forceCloseConnections: true,
+    ...frameworkErrorOptions(log), });
+  answerErrorsAsJson(app, log);
   if (options.acceptEvents !== false) {
     await app.register(eventsRoutes, {
       registry,
