@@ -19,7 +19,7 @@ declare module 'fastify' {
 }
 
 /** The one rule for which scope a request needs. */
-export function requiredScope(request: FastifyRequest): Scope {
+function requiredScope(request: FastifyRequest): Scope {
   const stated = request.routeOptions.config.scope;
   if (stated) return stated;
   return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'operate';

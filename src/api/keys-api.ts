@@ -14,7 +14,7 @@ export interface KeysApiOptions {
   access: Access;
 }
 
-export const keyBody = (k: ApiKey) => ({
+const keyBody = (k: ApiKey) => ({
   name: k.name,
   scopes: k.scopes,
   events: k.events,

@@ -51,7 +51,7 @@ const CONFIGURED_ADMIN: Caller = { name: 'config:admin-token', scopes: new Set([
 /** The cache forgets everything when it grows past this many tokens (many random tokens must not grow memory). */
 const MAX_CACHED = 10_000;
 
-export function callerOf(key: ApiKey): Caller {
+function callerOf(key: ApiKey): Caller {
   return { name: key.name, scopes: new Set(key.scopes), events: key.events && new Set(key.events), signingSecret: key.signingSecret };
 }
 
