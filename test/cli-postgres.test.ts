@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../src/store/postgres/schema.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { tempDir } from './support.js';
 
@@ -40,14 +41,14 @@ describe('confluo on PostgreSQL', () => {
     await client.connect();
     try {
       const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
       await client.query(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)`);
     } finally {
       await client.end();
     }
     const newer = confluo('start', '--config', 'examples/customer-sync/confluo.config.ts', '--db', db.url);
     expect(newer.code).toBe(1);
-    expect(newer.stderr).toMatch(/schema is version 999 but this Confluo knows only up to 3: upgrade Confluo/);
+    expect(newer.stderr).toMatch(new RegExp(`schema is version 999 but this Confluo knows only up to ${MIGRATIONS.at(-1)!.version}: upgrade Confluo`));
   });
 
   it('start names an unreachable server and never prints the password', () => {

@@ -142,8 +142,8 @@ describe('read API', () => {
     await idle.close();
   });
 
-  it('requires the admin token; the API key is not enough; /healthz is open', async () => {
-    expect((await t.get('/api/v1/entities/customer/CC-1015', API_KEY)).status).toBe(401);
+  it('requires the admin token; the API key is not enough (its ingest scope is not read); /healthz is open', async () => {
+    expect(await t.get('/api/v1/entities/customer/CC-1015', API_KEY)).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
     expect((await t.get('/api/v1/parked', 'wrong')).status).toBe(401);
     expect((await t.get('/api/v1/parked', ADMIN_TOKEN)).status).toBe(200);
     const health = await t.get('/healthz', '');

@@ -1,6 +1,6 @@
 // Operations on the outbound side: integrations (state, counts, pause,
 // resume, replay a time range) and deliveries (list, inspect with every
-// attempt, retry). Mounted behind the admin token.
+// attempt, retry). Mounted behind the scope check.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Integration } from '../delivery/integration.js';
@@ -96,7 +96,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
   });
 
   for (const [action, state] of [['pause', 'paused'], ['resume', 'active']] as const) {
-    app.post<{ Params: { name: string } }>(`/api/v1/integrations/:name/${action}`, async (request, reply) => {
+    app.post<{ Params: { name: string } }>(`/api/v1/integrations/:name/${action}`, { config: { action: `integration.${action}` } }, async (request, reply) => {
       const { name } = request.params;
       if (!integrations.has(name)) return unknown(reply, name);
       const previous = await store.setIntegrationState(name, state, action === 'pause' ? 'paused by an operator' : null, Date.now());
@@ -105,7 +105,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
     });
   }
 
-  app.post<{ Params: { name: string } }>('/api/v1/integrations/:name/replay', async (request, reply) => {
+  app.post<{ Params: { name: string } }>('/api/v1/integrations/:name/replay', { config: { action: 'integration.replay' } }, async (request, reply) => {
     const { name } = request.params;
     if (!integrations.has(name)) return unknown(reply, name);
     const body = replayBody.safeParse(request.body ?? {});
@@ -133,7 +133,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
     return { ...deliveryBody(delivery), request: requestShown ?? null, attemptLog: delivery.log.map(attemptBody) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/deliveries/:id/retry', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/api/v1/deliveries/:id/retry', { config: { action: 'delivery.retry' } }, async (request, reply) => {
     const delivery = await store.getDelivery(request.params.id);
     if (!delivery) return sendError(reply, 404, 'DELIVERY_NOT_FOUND', `no delivery with id "${request.params.id}"`);
     if (!(await store.retryDelivery(delivery.deliveryId, Date.now()))) {

@@ -1,5 +1,5 @@
 // The read side (CQRS): records, time travel, audit pages, event traces and the
-// parked keys an operator can retry or skip. Mounted behind the admin token;
+// parked keys an operator can retry or skip. Mounted behind the scope check;
 // it never writes a record.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -100,14 +100,14 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
     items: (await store.listParked()).map((p) => ({ ...p, parkedAt: iso(p.parkedAt) })),
   }));
 
-  app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/retry', async (request, reply) => {
+  app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/retry', { config: { action: 'parked.retry' } }, async (request, reply) => {
     const { entity, key } = request.params;
     if (!(await store.retryParked(entity, key))) return sendError(reply, 404, 'NOT_PARKED', `${entity}/${key} is not parked`);
     options.onUnparked?.();
     return { entity, key, status: 'retrying' };
   });
 
-  app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/skip', async (request, reply) => {
+  app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/skip', { config: { action: 'parked.skip' } }, async (request, reply) => {
     const { entity, key } = request.params;
     const skipped = await store.skipParked(entity, key);
     if (!skipped) return sendError(reply, 404, 'NOT_PARKED', `${entity}/${key} is not parked`);

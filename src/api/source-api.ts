@@ -1,5 +1,5 @@
 // Scheduled sources over HTTP: their state, a run by hand (answered with that
-// run's summary) and the items they rejected. Mounted behind the admin token.
+// run's summary) and the items they rejected. Mounted behind the scope check.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { SourceBusyError, UnknownSourceError, type SourceRunner } from '../sources/source-runner.js';
@@ -84,7 +84,7 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
     return { ...sourceBody(row, source, clock()), runs: runs.map(runBody) };
   });
 
-  api.post<{ Params: { name: string } }>('/api/v1/sources/:name/run', async (request, reply) => {
+  api.post<{ Params: { name: string } }>('/api/v1/sources/:name/run', { config: { action: 'source.run' } }, async (request, reply) => {
     try {
       const run = await runner.runNow(request.params.name);
       return runBody(run);

@@ -25,6 +25,8 @@ export const COPIED_TABLES: ReadonlyArray<{ table: string; order: string; serial
   { table: 'sources', order: 'name' },
   { table: 'source_runs', order: 'seq', serial: 'seq' },
   { table: 'source_rejected', order: 'id', serial: 'id' },
+  { table: 'api_keys', order: 'created_at, id' },
+  { table: 'operator_actions', order: 'id', serial: 'id' },
 ];
 
 const ROWS_PER_INSERT = 500;

@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { replayRange } from '../api/delivery-api.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../store/delivery-types.js';
 import { ConfigError } from '../errors/index.js';
-import { withStore, type StoreFlags } from './operator.js';
+import { recordCliAction, withStore, type StoreFlags } from './operator.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
@@ -54,6 +54,7 @@ export async function showDelivery(id: string, flags: StoreFlags): Promise<void>
 export async function retryDelivery(id: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
     const ok = await store.retryDelivery(id, Date.now());
+    await recordCliAction(store, 'delivery.retry', id, ok ? 'done' : 'not retryable');
     out(ok ? `${id} will be sent again` : `${id} cannot be sent again (unknown, still pending, or ignored)`);
     if (!ok) process.exitCode = 1;
   });
@@ -73,6 +74,7 @@ export async function listIntegrations(flags: StoreFlags): Promise<void> {
 export async function setIntegration(name: string, action: 'pause' | 'resume', flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
     const previous = await store.setIntegrationState(name, action === 'pause' ? 'paused' : 'active', action === 'pause' ? 'paused by an operator' : null, Date.now());
+    await recordCliAction(store, `integration.${action}`, name, previous === undefined ? 'not found' : 'done');
     if (previous === undefined) {
       process.stderr.write(`no integration named ${name}\n`);
       process.exitCode = 1;
@@ -88,11 +90,16 @@ export async function replayIntegration(name: string, flags: StoreFlags & { sinc
   const until = parseTime('until', flags.until, Date.now());
   await withStore(flags, async (store) => {
     const total = await store.countReplayable(name, since, until);
-    if (total === 0) return out(`nothing to replay for ${name} between ${when(since)} and ${when(until)}`);
+    const range = { since: new Date(since).toISOString(), until: new Date(until).toISOString() };
+    if (total === 0) {
+      await recordCliAction(store, 'integration.replay', name, 'nothing to replay', range);
+      return out(`nothing to replay for ${name} between ${when(since)} and ${when(until)}`);
+    }
     const bar = new SingleBar({ format: `replaying ${name} [{bar}] {value}/{total}`, noTTYOutput: true, notTTYSchedule: 1000 }, Presets.shades_classic);
     bar.start(total, 0);
     const done = await replayRange(store, name, since, until, (replayed) => bar.update(Math.min(replayed, total)));
     bar.stop();
+    await recordCliAction(store, 'integration.replay', name, 'done', { ...range, replayed: done });
     out(`${done} deliveries of ${name} will be sent again`);
   });
 }

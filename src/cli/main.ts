@@ -4,6 +4,7 @@ import { copyCommand } from './copy-command.js';
 import { listRejected, listSources, resetCheckpoint, runSource } from './source-commands.js';
 import { ConfluoError } from '../errors/index.js';
 import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, setIntegration, showDelivery } from './delivery-commands.js';
+import { createKey, listActions, listKeys, revokeKey } from './key-commands.js';
 import { listParked, migrate, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
 
@@ -68,6 +69,27 @@ export function program(): Command {
     .option('--until <time>', 'ISO time (default: now)')
     .option(...dbOption)
     .action(replayIntegration);
+
+  const keys = cli.command('keys').description('API keys with scopes, kept hashed in the database');
+  keys
+    .command('create')
+    .description('make a key and print it once')
+    .requiredOption('--name <name>', 'what operator actions will call its holder')
+    .requiredOption('--scope <scopes>', 'any of ingest, read, operate, admin, comma-separated')
+    .option('--events <names>', 'an ingest key may send only these event names, comma-separated')
+    .option('--signed', 'requests must carry a Standard Webhooks signature (prints the secret once; ingest keys only)')
+    .option(...dbOption)
+    .action(createKey);
+  keys.command('list').description('names, scopes, created, last used, revoked').option(...dbOption).action(listKeys);
+  keys.command('revoke <name>').description('stop the key working, in every running hub within a second').option(...dbOption).action(revokeKey);
+
+  cli
+    .command('actions')
+    .description('operator actions (API and CLI), newest first: who, what, when, on what')
+    .option('--limit <n>', 'how many', '50')
+    .option('--before <id>', 'go on before this action id')
+    .option(...dbOption)
+    .action(listActions);
 
   cli
     .command('migrate')

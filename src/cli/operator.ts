@@ -1,10 +1,13 @@
 // Operator commands that read or fix the store directly (no running hub
-// needed): credentials, parked keys, event traces.
+// needed): credentials, parked keys, event traces. What they change is
+// recorded as an operator action by `cli:<os user>`.
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { maskUrl } from '../delivery/auth/index.js';
 import { readStoredCredentials } from '../hub/credentials.js';
 import { openStore, sqlitePath } from '../hub/open-store.js';
 import type { Store } from '../store/store.js';
+import type { Json } from '../store/types.js';
 
 export interface StoreFlags {
   db?: string;
@@ -19,6 +22,20 @@ export async function withStore<T>(flags: StoreFlags, run: (store: Store) => Pro
   } finally {
     await store.close();
   }
+}
+
+/** Who the command line acts as: the operating-system user (a shell's $USER can say anything). */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+/** Records what a command did; `outcome` is `done` or why nothing happened. */
+export function recordCliAction(store: Store, action: string, target: string, outcome: string, details: Json | null = null): Promise<void> {
+  return store.recordAction({ at: Date.now(), actor: cliActor(), action, target, outcome, details });
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -61,11 +78,13 @@ export async function unpark(action: 'retry' | 'skip', entity: string, key: stri
   await withStore(flags, async (store) => {
     if (action === 'retry') {
       const ok = await store.retryParked(entity, key);
+      await recordCliAction(store, 'parked.retry', `${entity}/${key}`, ok ? 'done' : 'not parked');
       process.stdout.write(ok ? `${entity}/${key}: its parked event will run again\n` : `${entity}/${key} is not parked\n`);
       if (!ok) process.exitCode = 1;
       return;
     }
     const skipped = await store.skipParked(entity, key);
+    await recordCliAction(store, 'parked.skip', `${entity}/${key}`, skipped ? 'done' : 'not parked');
     process.stdout.write(skipped ? `${entity}/${key}: skipped event ${skipped.skippedEventId}; the key flows again\n` : `${entity}/${key} is not parked\n`);
     if (!skipped) process.exitCode = 1;
   });

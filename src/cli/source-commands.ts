@@ -7,7 +7,7 @@ import { ConfigError } from '../errors/index.js';
 import { loadConfigFile, resolveSettings } from '../hub/config.js';
 import { showableCheckpoint } from '../sources/source-driver.js';
 import { SourceRunner } from '../sources/source-runner.js';
-import { withStore, type StoreFlags } from './operator.js';
+import { recordCliAction, withStore, type StoreFlags } from './operator.js';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const when = (ms: number | null | undefined) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString());
@@ -47,7 +47,11 @@ export async function runSource(name: string, flags: StoreFlags & { config?: str
     process.once('SIGINT', interrupt);
     try {
       await runner.register();
-      const run = await runner.runNow(name);
+      const run = await runner.runNow(name).catch(async (error: unknown) => {
+        await recordCliAction(store, 'source.run', name, `refused: ${(error as Error).message}`);
+        throw error;
+      });
+      await recordCliAction(store, 'source.run', name, run.status === 'succeeded' ? 'done' : run.status, { runId: run.runId });
       out(JSON.stringify(run, (key, value: unknown) => (['startedAt', 'finishedAt'].includes(key) && typeof value === 'number' ? new Date(value).toISOString() : value), 2));
       if (run.status !== 'succeeded') process.exitCode = 1;
     } finally {
@@ -100,6 +104,7 @@ export async function resetCheckpoint(name: string, flags: StoreFlags & { yes?: 
       if (!ok) return out('nothing changed');
     }
     const result = await store.resetSourceCheckpoint(name, Date.now());
+    await recordCliAction(store, 'source.reset', name, result === 'reset' ? 'done' : result);
     if (result === 'running') {
       process.stderr.write(`${name} is running now; reset it when that run ends\n`);
       process.exitCode = 1;

@@ -3,8 +3,11 @@
 // all start Confluo through here.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { requireAdmin } from '../api/admin-auth.js';
+import { requireScopes } from '../api/admin-auth.js';
 import { deliveryApiRoutes } from '../api/delivery-api.js';
+import { answerErrorsAsJson, frameworkErrorOptions } from '../api/http-errors.js';
+import { keysApiRoutes } from '../api/keys-api.js';
+import { operatorActionRoutes, recordActions } from '../api/operator-actions.js';
 import { readApiRoutes } from '../api/read-api.js';
 import { sourceApiRoutes } from '../api/source-api.js';
 import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
@@ -18,7 +21,9 @@ import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-han
 import { eventsRoutes } from '../protocol/http.js';
 import { MAX_PARAM_LENGTH } from '../protocol/limits.js';
 import { HandlerRegistry } from '../protocol/registry.js';
-import { matchesAny } from '../security/secrets.js';
+import { Access, type AccessOptions } from '../security/access.js';
+import { eventsGrant } from '../security/events-grant.js';
+import { SignatureCheck } from '../security/signature-check.js';
 import type { Source } from '../sources/source.js';
 import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
 import type { Store } from '../store/store.js';
@@ -27,10 +32,12 @@ import type { EventTrace } from '../store/types.js';
 export interface HubOptions {
   flow: Flow;
   store: Store;
-  /** Keys accepted on `POST /events`. */
+  /** Configured keys accepted on `POST /events` (every event); stored keys work beside them. */
   apiKeys: readonly string[];
-  /** Tokens accepted by the read API. */
+  /** Configured tokens with the `read`, `operate` and `admin` scopes; stored keys work beside them. */
   adminTokens: readonly string[];
+  /** How long answers about stored keys are cached, and how often "last used" is written. */
+  access?: Pick<AccessOptions, 'cacheMs' | 'touchEveryMs'>;
   /** @defaultValue a pino logger at `info` */
   logger?: Logger;
   processor?: Omit<ProcessorOptions, 'onResults'>;
@@ -144,17 +151,27 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     }),
   ];
 
+  const access = new Access({
+    ...options.access,
+    store,
+    apiKeys: options.apiKeys,
+    adminTokens: options.adminTokens,
+    onTouchError: (error) => log.warn({ err: error }, "could not note a key's last use"),
+  });
+
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     // Fastify's default (100) answers 414 for ids and keys that ingest accepted.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    ...frameworkErrorOptions(log),
   });
+  answerErrorsAsJson(app, log);
   if (options.acceptEvents !== false) {
     await app.register(eventsRoutes, {
       registry,
-      authenticate: (token) => matchesAny(token, options.apiKeys),
+      authenticate: eventsGrant(access, new SignatureCheck()),
       log: log.child({ component: 'events' }),
     });
   } else {
@@ -165,10 +182,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     }
   }
   await app.register(async (api) => {
-    requireAdmin(api, options.adminTokens);
+    requireScopes(api, access);
+    recordActions(api, store, log);
     await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
     await deliveryApiRoutes(api, { store, integrations: dispatcher.integrations, onChanged: () => dispatcher.wake() });
     await sourceApiRoutes(api, { store, runner: sources });
+    await keysApiRoutes(api, { store, access });
+    await operatorActionRoutes(api, { store });
   });
   app.get('/healthz', async (_request, reply) => {
     try {

@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { dispatch, dispatchMany } from './dispatch.js';
+import { dispatch, dispatchMany, type Grant } from './dispatch.js';
 import { EventError } from './event-error.js';
 import { HandlerRegistry, respond, type HandlerRequest } from './registry.js';
 
@@ -99,5 +99,29 @@ describe('dispatchMany', () => {
       [{}, {}, {}],
       [{}, {}, {}],
     ]);
+  });
+
+  it('asks for each distinct credential once, and answers by its grant: forbidden names, refusals with their reason', async () => {
+    const { registry } = recordingRegistry();
+    const asked: Array<string | undefined> = [];
+    const grants: Record<string, Grant> = { limited: { allows: (name) => name === 'test:one' }, unsigned: { refused: 'sign it' } };
+    const authenticate = async (token: string | undefined) => {
+      asked.push(token);
+      return token === undefined ? false : (grants[token] ?? false);
+    };
+    const withToken = (name: string, id: string, token: string) => ({ ...env(name, id), auth: { token } });
+    const answers = await dispatchMany(
+      [withToken('test:one', 'a', 'limited'), withToken('test:many', 'b', 'limited'), withToken('test:one', 'c', 'unsigned'), env('test:one', 'd'), withToken('test:one', 'e', 'limited')],
+      undefined,
+      { registry, authenticate, log },
+    );
+    expect(answers.map((a) => [a.name, (a.payload as { parameters?: unknown }).parameters ?? a.payload])).toEqual([
+      ['test:one:response', 'single'],
+      ['test:many:forbidden', { message: 'this key may not send test:many' }],
+      ['test:one:unauthorized', { message: 'sign it' }],
+      ['test:one:unauthorized', { message: expect.stringMatching(/missing credentials/) }],
+      ['test:one:response', 'single'],
+    ]);
+    expect(asked.sort()).toEqual([undefined, 'limited', 'unsigned'].sort());
   });
 });

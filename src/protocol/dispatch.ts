@@ -8,10 +8,17 @@ import { EventError } from './event-error.js';
 import { badIdentifier, checkJsonValue, LIMITS } from './limits.js';
 import type { EventHandler, HandlerRegistry, HandlerRequest, HandlerResult } from './registry.js';
 
+/**
+ * What a credential may do: `false` when it is missing or not valid (answered `:unauthorized`),
+ * `{ refused }` the same with the reason given, `true` send any event, `{ allows }` send the
+ * events it allows (a valid credential sending another gets `:forbidden`).
+ */
+export type Grant = boolean | { allows: (eventName: string) => boolean } | { refused: string };
+
 export interface DispatchOptions {
   registry: HandlerRegistry;
-  /** True when the token is a valid API key. */
-  authenticate: (token: string | undefined) => boolean;
+  /** What the token may do; called once per distinct token of a request, before any envelope is routed. */
+  authenticate: (token: string | undefined) => Grant | Promise<Grant>;
   log: Logger;
 }
 
@@ -42,6 +49,22 @@ export function badProtocol(raw: unknown, propertyName: string, message: string)
   return responseEnvelope({ name: 'badProtocol', version: 1, ...salvage(raw) }, null, errorPayload('INVALID_COMMUNICATION_PROTOCOL', { propertyName, message }));
 }
 
+/** The credential an envelope carries: the request's header, or else its own `auth.token`. */
+function tokenOf(raw: unknown, headerToken: string | undefined): string | undefined {
+  if (headerToken !== undefined || raw === null || typeof raw !== 'object') return headerToken;
+  const auth = (raw as { auth?: unknown }).auth;
+  const token = auth !== null && typeof auth === 'object' ? (auth as { token?: unknown }).token : undefined;
+  return typeof token === 'string' ? token : undefined;
+}
+
+/** Each distinct credential of these envelopes, authenticated once (one per request, mostly). */
+async function grantsOf(raws: readonly unknown[], headerToken: string | undefined, authenticate: DispatchOptions['authenticate']): Promise<Map<string | undefined, Grant>> {
+  const tokens = headerToken === undefined ? new Set(raws.map((raw) => tokenOf(raw, undefined))) : new Set([headerToken]);
+  const grants = new Map<string | undefined, Grant>();
+  await Promise.all([...tokens].map(async (token) => grants.set(token, await authenticate(token))));
+  return grants;
+}
+
 /** A request that passed the envelope, credential and payload checks, and the handler it goes to. */
 interface Routed {
   handler: EventHandler;
@@ -49,7 +72,7 @@ interface Routed {
 }
 
 /** Validates one envelope and finds its handler; an answer when it goes no further. */
-function route(raw: unknown, headerToken: string | undefined, options: DispatchOptions): Routed | ResponseEnvelope {
+function route(raw: unknown, headerToken: string | undefined, grants: ReadonlyMap<string | undefined, Grant>, options: DispatchOptions): Routed | ResponseEnvelope {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return badProtocol(raw, '(envelope)', 'the body must be a JSON object');
   }
@@ -62,16 +85,21 @@ function route(raw: unknown, headerToken: string | undefined, options: DispatchO
   const problem = envelopeProblem(envelope);
   if (problem) return badProtocol(raw, problem.propertyName, problem.message);
   const auth = orEmpty(envelope.auth);
-  const token = headerToken ?? (typeof auth.token === 'string' ? auth.token : undefined);
-  const authenticated = options.authenticate(token);
+  const token = tokenOf(envelope, headerToken);
+  const grant = grants.get(token) ?? false;
+  const authenticated = grant === true || (typeof grant === 'object' && 'allows' in grant);
   const handler = options.registry.find(envelope.name, envelope.version);
 
   if (!handler && authenticated) {
     return responseEnvelope({ name: 'eventNotFound', version: 1, id: envelope.id, flowId: envelope.flowId }, null, errorPayload('NO_EVENT_HANDLER_FOUND', { event: envelope.name, version: envelope.version }));
   }
   if (!handler || (!handler.public && !authenticated)) {
-    const reason = token === undefined ? 'missing credentials: send Authorization: Bearer <key> or auth.token' : 'the key is not valid';
+    const reason =
+      typeof grant === 'object' && 'refused' in grant ? grant.refused : token === undefined ? 'missing credentials: send Authorization: Bearer <key> or auth.token' : 'the key is not valid';
     return responseEnvelope(envelope, 'unauthorized', errorPayload('UNAUTHORIZED', { message: reason }));
+  }
+  if (!handler.public && typeof grant === 'object' && 'allows' in grant && !grant.allows(envelope.name)) {
+    return responseEnvelope(envelope, 'forbidden', errorPayload('FORBIDDEN', { message: `this key may not send ${envelope.name}` }));
   }
 
   // Before the schema: it may walk the payload recursively, and a schema may let through what no store can keep.
@@ -123,7 +151,7 @@ async function handleOne({ handler, request }: Routed, log: Logger): Promise<Res
 }
 
 export async function dispatch(raw: unknown, headerToken: string | undefined, options: DispatchOptions): Promise<ResponseEnvelope> {
-  const routed = route(raw, headerToken, options);
+  const routed = route(raw, headerToken, await grantsOf([raw], headerToken, options.authenticate), options);
   return 'handler' in routed ? handleOne(routed, options.log) : routed;
 }
 
@@ -136,8 +164,9 @@ export async function dispatch(raw: unknown, headerToken: string | undefined, op
 export async function dispatchMany(raws: readonly unknown[], headerToken: string | undefined, options: DispatchOptions): Promise<ResponseEnvelope[]> {
   const answers = new Array<ResponseEnvelope>(raws.length);
   const runs: Array<{ handler: EventHandler; at: number[]; requests: Array<HandlerRequest<unknown>> }> = [];
+  const grants = await grantsOf(raws, headerToken, options.authenticate);
   raws.forEach((raw, at) => {
-    const routed = route(raw, headerToken, options);
+    const routed = route(raw, headerToken, grants, options);
     if (!('handler' in routed)) {
       answers[at] = routed;
       return;

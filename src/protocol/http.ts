@@ -1,12 +1,22 @@
 // Serves the events protocol over HTTP with Fastify: `POST /events` (one
 // envelope) and `POST /events/bulk` (an array, one answer each). Always HTTP
 // 200 with a response envelope, even for a body that is not JSON.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken } from '../security/secrets.js';
-import { badProtocol, dispatch, dispatchMany, type DispatchOptions } from './dispatch.js';
+import { badProtocol, dispatch, dispatchMany, type DispatchOptions, type Grant } from './dispatch.js';
 import { responseEnvelope } from './envelope.js';
 
-export interface EventsRouteOptions extends DispatchOptions {
+/** The HTTP request a credential came with, for checks over the exact bytes sent (a signature). */
+export interface EventsRequest {
+  headers: IncomingHttpHeaders;
+  /** The body as received, before parsing. */
+  body: string;
+}
+
+export interface EventsRouteOptions extends Omit<DispatchOptions, 'authenticate'> {
+  /** What the token may do; called once per distinct token of a request. */
+  authenticate: (token: string | undefined, request: EventsRequest) => Grant | Promise<Grant>;
   /**
    * Most envelopes one bulk request may carry.
    * @defaultValue 10000
@@ -22,15 +32,25 @@ export interface EventsRouteOptions extends DispatchOptions {
 
 const NOT_JSON = Symbol('not json');
 
+/** Each request's body text, kept by the parser for `authenticate` (the text exists anyway: no copy). */
+const rawBodies = new WeakMap<FastifyRequest, string>();
+
 function bearer(request: FastifyRequest): string | undefined {
   return bearerToken(request.headers.authorization);
+}
+
+/** The dispatch options of one request: its credentials are checked against this request's headers and bytes. */
+function forRequest(options: EventsRouteOptions, request: FastifyRequest): DispatchOptions {
+  const seen: EventsRequest = { headers: request.headers, body: rawBodies.get(request) ?? '' };
+  return { registry: options.registry, log: options.log, authenticate: (token) => options.authenticate(token, seen) };
 }
 
 export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOptions): Promise<void> {
   const maxBulk = options.maxBulk ?? 10_000;
   // Parse JSON ourselves so a malformed body still gets an envelope answer, not HTTP 400.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    rawBodies.set(request, body as string);
     try {
       done(null, JSON.parse(body as string));
     } catch {
@@ -49,7 +69,7 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
 
   const single = async (request: FastifyRequest) => {
     if (request.body === NOT_JSON || request.body === undefined) return badProtocol(undefined, '(body)', 'the body is not valid JSON');
-    return dispatch(request.body, bearer(request), options);
+    return dispatch(request.body, bearer(request), forRequest(options, request));
   };
   const singleOptions = { bodyLimit: options.bodyLimit ?? 1024 * 1024 };
   app.post('/events', singleOptions, single);
@@ -59,15 +79,7 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
     const body = request.body;
     if (!Array.isArray(body)) return [badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')];
     if (body.length > maxBulk) return [badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)];
-    const token = bearer(request);
-    // One request carries one set of credentials, mostly: check each distinct token once, not per envelope.
-    const checked = new Map<string | undefined, boolean>();
-    const authenticate = (candidate: string | undefined) => {
-      let ok = checked.get(candidate);
-      if (ok === undefined) checked.set(candidate, (ok = options.authenticate(candidate)));
-      return ok;
-    };
-    const answers = await dispatchMany(body, token, { ...options, authenticate });
+    const answers = await dispatchMany(body, bearer(request), forRequest(options, request));
     // Serialised here, once, to bytes: given the string, Fastify would scan it again for its
     // length and Node encode it again on write (a thousand answers are about 180 KB).
     return reply.type('application/json; charset=utf-8').send(Buffer.from(JSON.stringify(answers)));

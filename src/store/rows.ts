@@ -2,6 +2,7 @@
 // columns, JSON in text, epoch-ms integers), and the plain shapes of the port
 // they become. SQLite and PostgreSQL share one schema shape, so one mapping.
 import { decodeOptional } from './json-columns.js';
+import type { ApiKey, NewApiKey, NewOperatorAction, OperatorAction, Scope } from './access-store.js';
 import type { RejectedItem, SourceRow, SourceRun } from './source-types.js';
 import type { AuditEntry, EventStatus, InboxEvent, Json, StoredRecord } from './types.js';
 
@@ -164,3 +165,52 @@ export const toRejected = (r: RejectedRowDb): RejectedItem => ({
   reason: r.reason,
   at: r.at,
 });
+
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string;
+  events: string | null;
+  signing_secret: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export const toApiKey = (r: ApiKeyRow): ApiKey => ({
+  id: r.id,
+  name: r.name,
+  scopes: JSON.parse(r.scopes) as Scope[],
+  events: r.events === null ? null : (JSON.parse(r.events) as string[]),
+  signingSecret: r.signing_secret,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
+});
+
+/** The columns of a new key, in the order both drivers insert them. */
+export const apiKeyValues = (k: NewApiKey) =>
+  [k.id, k.name, k.hash, JSON.stringify(k.scopes), k.events === null ? null : JSON.stringify(k.events), k.signingSecret, k.createdAt] as const;
+
+export interface ActionRow {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  details: string | null;
+}
+
+export const toAction = (r: ActionRow): OperatorAction => ({
+  id: r.id,
+  at: r.at,
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  outcome: r.outcome,
+  details: r.details === null ? null : (JSON.parse(r.details) as Json),
+});
+
+export const actionValues = (a: NewOperatorAction) => [a.at, a.actor, a.action, a.target, a.outcome, a.details === null ? null : JSON.stringify(a.details)] as const;

@@ -1,6 +1,7 @@
 // The Store port. The engine, ingest and read API speak only this interface;
 // `store/sqlite` and `store/postgres` implement it and run the same contract
 // suite (`store/store.contract.ts`).
+import type { AccessStore } from './access-store.js';
 import type { DeliveryStore } from './delivery-store.js';
 import type { SourceStore } from './source-store.js';
 import type {
@@ -35,7 +36,7 @@ export type WakeChannel = 'inbox' | 'deliveries' | 'outcomes';
  */
 export type WakePayload = readonly string[] | undefined;
 
-export interface Store extends DeliveryStore, SourceStore {
+export interface Store extends DeliveryStore, SourceStore, AccessStore {
   readonly driver: string;
   /** Creates or migrates the schema. Safe to call on every start. */
   init(): Promise<void>;

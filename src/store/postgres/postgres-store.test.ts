@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
 import { openStore } from '../../hub/open-store.js';
+import { describeAccessStoreContract } from '../access-store.contract.js';
 import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
 import { describeSourceStoreContract } from '../source-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
@@ -41,6 +42,7 @@ const openPostgres = async () => {
 describeStoreContract('postgres', openPostgres);
 describeDeliveryStoreContract('postgres', openPostgres);
 describeSourceStoreContract('postgres', openPostgres);
+describeAccessStoreContract('postgres', openPostgres);
 
 const event = (eventId: string, key: string, envelope: Record<string, unknown> = {}): NewInboxEvent => ({
   eventId,

@@ -1,9 +1,11 @@
 // The shared store: any number of Confluo processes on one PostgreSQL. Every
 // method is one transaction on a pooled connection. Claiming and committing
 // processing batches (per-key leases) live in inbox-claims.ts, deliveries in
-// postgres-deliveries.ts, sources in postgres-sources.ts; this file wires them
-// with the inbox, read and operator methods, migrations and notifications.
+// postgres-deliveries.ts, sources in postgres-sources.ts, keys and operator
+// actions in postgres-access.ts; this file wires them with the inbox, read and
+// operator methods, migrations and notifications.
 import type pg from 'pg';
+import type { AccessStore } from '../access-store.js';
 import type { DeliveryStore } from '../delivery-store.js';
 import type { SourceStore } from '../source-store.js';
 import type { Store, WakeChannel, WakePayload } from '../store.js';
@@ -12,6 +14,7 @@ import { CHANNELS, openPool, resolveOptions, transaction, unreachable, type Post
 import { InboxClaims } from './inbox-claims.js';
 import { insertInbox } from './inbox-insert.js';
 import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
+import { PostgresAccess } from './postgres-access.js';
 import { PostgresDeliveries } from './postgres-deliveries.js';
 import { PostgresSources } from './postgres-sources.js';
 import { migrate } from './schema.js';
@@ -24,6 +27,7 @@ export class PostgresStore implements Store {
   readonly #claims: InboxClaims;
   readonly #deliveries: PostgresDeliveries;
   readonly #sources: PostgresSources;
+  readonly #access: PostgresAccess;
   readonly #listener: WakeListener;
   #closed: Promise<void> | undefined;
 
@@ -33,6 +37,7 @@ export class PostgresStore implements Store {
     this.#claims = new InboxClaims(this.#pool, this.#options);
     this.#deliveries = new PostgresDeliveries(this.#pool);
     this.#sources = new PostgresSources(this.#pool);
+    this.#access = new PostgresAccess(this.#pool);
     this.#listener = new WakeListener(this.#options.pool, this.#options.log);
   }
 
@@ -99,6 +104,15 @@ export class PostgresStore implements Store {
   listSourceRuns: SourceStore['listSourceRuns'] = (...a) => this.#sources.listSourceRuns(...a);
   listRejected: SourceStore['listRejected'] = (...a) => this.#sources.listRejected(...a);
   resetSourceCheckpoint: SourceStore['resetSourceCheckpoint'] = (...a) => this.#sources.resetSourceCheckpoint(...a);
+
+  // Keys and operator actions live in postgres-access.ts, on the same pool.
+  createKey: AccessStore['createKey'] = (...a) => this.#access.createKey(...a);
+  findKey: AccessStore['findKey'] = (...a) => this.#access.findKey(...a);
+  listKeys: AccessStore['listKeys'] = (...a) => this.#access.listKeys(...a);
+  revokeKey: AccessStore['revokeKey'] = (...a) => this.#access.revokeKey(...a);
+  touchKey: AccessStore['touchKey'] = (...a) => this.#access.touchKey(...a);
+  recordAction: AccessStore['recordAction'] = (...a) => this.#access.recordAction(...a);
+  listActions: AccessStore['listActions'] = (...a) => this.#access.listActions(...a);
 
   async accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]> {
     if (events.length === 0) return [];

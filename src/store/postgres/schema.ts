@@ -1,8 +1,9 @@
 // Versioned migrations of the PostgreSQL schema, and the step that applies
 // them. The versions mean what SQLite's mean (1: inbox and records, 2:
-// deliveries, 3: sources), so "schema version 3" names one shape on either
-// driver. JSON travels in TEXT columns, as on SQLite: JSONB would reorder keys
-// and refuses the \u0000 escape, and the contract holds values lossless.
+// deliveries, 3: sources, 5: keys and operator actions; 4 is SQLite's alone),
+// so "schema version 3" names one shape on either driver. JSON travels in TEXT
+// columns, as on SQLite: JSONB would reorder keys and refuses the \u0000
+// escape, and the contract holds values lossless.
 import type pg from 'pg';
 import { ConfluoError } from '../../errors/index.js';
 import { LOCKS } from './connection.js';
@@ -214,6 +215,36 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         at      BIGINT  NOT NULL
       );
       CREATE INDEX source_rejected_by_source ON source_rejected (source, id);
+    `,
+  },
+  {
+    // SQLite's version 4 drops an index PostgreSQL keeps, so PostgreSQL has no version 4.
+    version: 5,
+    name: 'api keys (hashed, scoped) and operator actions',
+    // One active key per name; a revoked key's row stays, so past actions still name it.
+    sql: `
+      CREATE TABLE api_keys (
+        id             TEXT    PRIMARY KEY,
+        name           TEXT    NOT NULL,
+        hash           TEXT    NOT NULL UNIQUE,
+        scopes         TEXT    NOT NULL,
+        events         TEXT,
+        signing_secret TEXT,
+        created_at     BIGINT  NOT NULL,
+        last_used_at   BIGINT,
+        revoked_at     BIGINT
+      );
+      CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+      CREATE TABLE operator_actions (
+        id      BIGSERIAL PRIMARY KEY,
+        at      BIGINT  NOT NULL,
+        actor   TEXT    NOT NULL,
+        action  TEXT    NOT NULL,
+        target  TEXT    NOT NULL,
+        outcome TEXT    NOT NULL,
+        details TEXT
+      );
     `,
   },
 ];

@@ -225,4 +225,33 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       DROP INDEX inbox_by_key;
     `,
   },
+  {
+    version: 5,
+    name: 'api keys (hashed, scoped) and operator actions',
+    // One active key per name; a revoked key's row stays, so past actions still name it.
+    sql: `
+      CREATE TABLE api_keys (
+        id             TEXT    PRIMARY KEY,
+        name           TEXT    NOT NULL,
+        hash           TEXT    NOT NULL UNIQUE,
+        scopes         TEXT    NOT NULL,
+        events         TEXT,
+        signing_secret TEXT,
+        created_at     INTEGER NOT NULL,
+        last_used_at   INTEGER,
+        revoked_at     INTEGER
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+      CREATE TABLE operator_actions (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,
+        actor   TEXT    NOT NULL,
+        action  TEXT    NOT NULL,
+        target  TEXT    NOT NULL,
+        outcome TEXT    NOT NULL,
+        details TEXT
+      );
+    `,
+  },
 ];

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support.js';
+import { describeAccessStoreContract } from '../access-store.contract.js';
 import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
 import { describeSourceStoreContract } from '../source-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
@@ -17,6 +18,7 @@ const openSqlite = async () => {
 describeStoreContract('sqlite', openSqlite);
 describeDeliveryStoreContract('sqlite', openSqlite);
 describeSourceStoreContract('sqlite', openSqlite);
+describeAccessStoreContract('sqlite', openSqlite);
 
 describe('SqliteStore', () => {
   it('keeps accepted events across a close and reopen of the file', async () => {

@@ -26,6 +26,8 @@ import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from 
 import { MIGRATIONS } from './schema.js';
 import { insertDeliveryStatement, SqliteDeliveries } from './sqlite-deliveries.js';
 import { SqliteSources } from './sqlite-sources.js';
+import { SqliteAccess } from './sqlite-access.js';
+import type { AccessStore } from '../access-store.js';
 import type { SourceStore } from '../source-store.js';
 import { Statements } from './statements.js';
 import { Checkpointer } from './checkpointer.js';
@@ -105,6 +107,7 @@ export class SqliteStore implements Store {
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
   #deliveries: SqliteDeliveries | undefined;
   #sources: SqliteSources | undefined;
+  #access: SqliteAccess | undefined;
   readonly #cached: Statements;
   /** The WAL file, open to flush accepted events (see `accept`). */
   #wal: Promise<FileHandle> | undefined;
@@ -140,6 +143,7 @@ export class SqliteStore implements Store {
     this.#statements = this.prepare();
     this.#deliveries = new SqliteDeliveries(db);
     this.#sources = new SqliteSources(db, (write) => this.#durably(write));
+    this.#access = new SqliteAccess(db);
     this.#inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
     // An in-memory database has no WAL (its journal mode is 'memory'), so no thread either.
     if (this.#options.checkpoints === 'thread' && this.#inWal && !this.#checkpointer) {
@@ -246,6 +250,20 @@ export class SqliteStore implements Store {
   listSourceRuns: SourceStore['listSourceRuns'] = (...a) => this.pulls.listSourceRuns(...a);
   listRejected: SourceStore['listRejected'] = (...a) => this.pulls.listRejected(...a);
   resetSourceCheckpoint: SourceStore['resetSourceCheckpoint'] = (...a) => this.pulls.resetSourceCheckpoint(...a);
+
+  private get access(): AccessStore {
+    if (!this.#access) throw new Error('SqliteStore used before init()');
+    return this.#access;
+  }
+
+  // Keys and operator actions live in sqlite-access.ts, on the same connection.
+  createKey: AccessStore['createKey'] = (...a) => this.access.createKey(...a);
+  findKey: AccessStore['findKey'] = (...a) => this.access.findKey(...a);
+  listKeys: AccessStore['listKeys'] = (...a) => this.access.listKeys(...a);
+  revokeKey: AccessStore['revokeKey'] = (...a) => this.access.revokeKey(...a);
+  touchKey: AccessStore['touchKey'] = (...a) => this.access.touchKey(...a);
+  recordAction: AccessStore['recordAction'] = (...a) => this.access.recordAction(...a);
+  listActions: AccessStore['listActions'] = (...a) => this.access.listActions(...a);
 
   /** Runs a write that acknowledges something to the outside with the accept path's durability. */
   #durably<T>(write: () => T): T {
