@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, API_KEY, startTestHub, type TestHub } from './support.js';
+import { MAX_PARAM_LENGTH } from '../src/protocol/limits.js';
 
 describe('error answers outside the events routes', () => {
   let t: TestHub;
@@ -28,7 +29,7 @@ describe('error answers outside the events routes', () => {
 
   it('a URL that does not decode, and a URL parameter past the length limit', async () => {
     expect(await raw('GET', '/api/v1/events/%E0%A4%A')).toMatchObject(shaped(400, 'BAD_REQUEST'));
-    expect(await raw('GET', `/api/v1/events/${'x'.repeat(500)}`)).toMatchObject(shaped(414, 'URL_TOO_LONG'));
+    expect(await raw('GET', `/api/v1/events/${'x'.repeat(MAX_PARAM_LENGTH + 1)}`)).toMatchObject(shaped(414, 'URL_TOO_LONG'));
   });
 
   it('JSON body errors, a wrong content type and a body too large on admin POSTs', async () => {
