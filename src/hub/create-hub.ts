@@ -17,6 +17,7 @@ import { InboxWriter } from '../ingest/inbox-writer.js';
 import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-handlers.js';
 import { eventsRoutes } from '../protocol/http.js';
 import { HandlerRegistry } from '../protocol/registry.js';
+import { outboundPolicy, type OutboundOptions } from '../security/outbound-policy.js';
 import { matchesAny } from '../security/secrets.js';
 import type { Source } from '../sources/source.js';
 import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
@@ -65,6 +66,11 @@ export interface HubOptions {
   acceptEvents?: boolean;
   /** Raised once per transition, e.g. an integration auto-disabled; also logged at error level. */
   onAlert?: (alert: Alert) => void;
+  /**
+   * Where sinks and source drivers may connect, for those not given their own.
+   * @defaultValue the defaults of `outboundSchema`
+   */
+  outbound?: OutboundOptions;
 }
 
 export interface Hub {
@@ -98,6 +104,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     names.add(integration.name);
     if (integration.disabled !== false) log.warn({ integration: integration.name }, `integration ${integration.name} is off: ${integration.disabled}`);
   }
+  const outbound = outboundPolicy(options.outbound);
+  for (const integration of integrations) integration.sink.useOutbound?.(outbound);
+  for (const source of options.sources ?? []) source.driver.useOutbound?.(outbound);
   await store.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
   const dispatcher = new Dispatcher(store, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
   const processor = new Processor(store, flow, log.child({ component: 'processor' }), {
