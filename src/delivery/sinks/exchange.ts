@@ -20,10 +20,16 @@ export interface Answer {
 
 /** What stays the same between a sink's requests. */
 export interface ExchangeLimits {
-  /** Characters of the body to keep; the rest is read and dropped. */
+  /** Characters of the body to keep; the rest is read and dropped, up to DRAIN_BYTES. */
   excerpt: number;
   deadlines: Deadlines;
 }
+
+/**
+ * Bytes read and dropped past the kept start before the exchange settles and drops the connection:
+ * reading a body to its end keeps the connection for the next request, but not a body without end.
+ */
+const DRAIN_BYTES = 1024 * 1024;
 
 /** Thrown (as the rejection) when no answer came within the deadline. */
 export class NoAnswerError extends Error {
@@ -50,6 +56,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   #headers: Record<string, string | string[] | undefined> = {};
   readonly #chunks: Buffer[] = [];
   #kept = 0;
+  #dropped = 0;
   /** Set once the promise is settled; later callbacks only clean up. */
   #ended: Error | true | undefined;
   readonly #keepBytes: number;
@@ -133,9 +140,15 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   }
 
   #data(chunk: Buffer): void {
-    if (this.#kept >= this.#keepBytes) return;
-    this.#chunks.push(chunk);
-    this.#kept += chunk.length;
+    if (this.#kept < this.#keepBytes) {
+      this.#chunks.push(chunk);
+      this.#kept += chunk.length;
+      return;
+    }
+    this.#dropped += chunk.length;
+    if (this.#dropped <= DRAIN_BYTES || this.#ended !== undefined) return;
+    this.#end();
+    this.#stopper?.abort(new Error(`answer body longer than ${DRAIN_BYTES} bytes: the rest is not read`));
   }
 
   #end(): void {
