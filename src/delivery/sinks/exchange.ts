@@ -47,8 +47,8 @@ interface Stopper {
 /**
  * Speaks both of undici's handler APIs: the one of undici 7 (`onRequestStart` …), and the
  * older one (`onConnect` …), which is what the undici inside Node 20 accepts. Node's `fetch`
- * installs that one's Agent as the process-wide dispatcher when it runs first, and the sink
- * sends through the process-wide dispatcher (so a proxy set there applies).
+ * installs that one's Agent as the process-wide dispatcher when it runs first, and a sink
+ * given a dispatcher of its own may be given that one.
  */
 class Exchange implements Dispatcher.DispatchHandler, Expiring {
   #stopper: Stopper | undefined;
