@@ -16,6 +16,8 @@ export { parseDuration, parseDurationList } from './delivery/duration.js';
 export type { RetryOptions } from './delivery/retry-policy.js';
 export type { Alert } from './delivery/dispatcher.js';
 export type { AuthOptions } from './delivery/auth/index.js';
+export { OutboundRefusedError } from './security/outbound-refused-error.js';
+export type { OutboundOptions, OutboundPolicy } from './security/outbound-policy.js';
 export { defineSource, type Source, type SourceOptions } from './sources/source.js';
 export { customDriver, type SourceDriver, type PullContext, type PullPage, type RejectedRaw } from './sources/source-driver.js';
 export type { ScheduleOptions, BackoffOptions } from './sources/schedule.js';

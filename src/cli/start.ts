@@ -48,6 +48,7 @@ export async function start(flags: StartFlags): Promise<void> {
     deliver: settings.roles.has('deliver'),
     pull: settings.roles.has('pull'),
     acceptEvents: settings.roles.has('ingest'),
+    outbound: settings.outbound,
   });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');

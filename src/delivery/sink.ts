@@ -1,5 +1,6 @@
 // The Sink port: where a delivery goes. REST, Slack and plain functions are
 // drivers (`delivery/sinks/`); they all run the same contract suite.
+import type { OutboundPolicy } from '../security/outbound-policy.js';
 import type { DeliveryRequest } from '../store/delivery-types.js';
 
 export interface SinkContext {
@@ -31,4 +32,6 @@ export interface Sink {
   send(request: DeliveryRequest, context: SinkContext): Promise<SinkResponse>;
   /** Values that must never appear in a log line (tokens, secrets, webhook paths). */
   secrets(): string[];
+  /** The hub's outbound policy, given at start; a sink configured with its own keeps that one. */
+  useOutbound?(policy: OutboundPolicy): void;
 }

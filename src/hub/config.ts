@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import type { Integration } from '../delivery/integration.js';
 import type { Flow } from '../flow/flow.js';
+import { outboundSchema } from '../security/outbound-policy.js';
 import type { Source } from '../sources/source.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sqlitePath } from './open-store.js';
@@ -75,6 +76,13 @@ export const configSchema = z.object({
       waitTimeoutMs: z.number().int().min(0).optional(),
     })
     .optional(),
+  /**
+   * Where integrations (REST, Slack) and sources (http-poll) may connect, for those not given
+   * their own `outbound`; judged on every address a host resolves to.
+   * @defaultValue link-local, metadata and unspecified addresses and private ranges refused, loopback allowed
+   * @see outboundSchema for each option
+   */
+  outbound: outboundSchema.optional(),
 });
 
 export type ConfluoConfig = z.input<typeof configSchema>;
@@ -100,6 +108,7 @@ export interface Settings {
   ingest: NonNullable<ConfluoConfig['ingest']>;
   delivery: NonNullable<ConfluoConfig['delivery']>;
   sourceRunner: NonNullable<ConfluoConfig['sourceRunner']>;
+  outbound: ConfluoConfig['outbound'];
 }
 
 export const ROLES = ['all', 'ingest', 'process', 'deliver', 'pull'] as const;
@@ -180,5 +189,6 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
       ...config.sourceRunner,
       ...(env.CONFLUO_SOURCE_LEASE_MS ? { leaseMs: integer('CONFLUO_SOURCE_LEASE_MS', env.CONFLUO_SOURCE_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
     },
+    outbound: config.outbound,
   };
 }

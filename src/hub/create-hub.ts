@@ -23,6 +23,7 @@ import { MAX_PARAM_LENGTH } from '../protocol/limits.js';
 import { HandlerRegistry } from '../protocol/registry.js';
 import { Access, type AccessOptions } from '../security/access.js';
 import { eventsGrant } from '../security/events-grant.js';
+import { outboundPolicy, type OutboundOptions } from '../security/outbound-policy.js';
 import { SignatureCheck } from '../security/signature-check.js';
 import type { Source } from '../sources/source.js';
 import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
@@ -73,6 +74,11 @@ export interface HubOptions {
   acceptEvents?: boolean;
   /** Raised once per transition, e.g. an integration auto-disabled; also logged at error level. */
   onAlert?: (alert: Alert) => void;
+  /**
+   * Where sinks and source drivers may connect, for those not given their own.
+   * @defaultValue the defaults of `outboundSchema`
+   */
+  outbound?: OutboundOptions;
 }
 
 export interface Hub {
@@ -106,6 +112,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     names.add(integration.name);
     if (integration.disabled !== false) log.warn({ integration: integration.name }, `integration ${integration.name} is off: ${integration.disabled}`);
   }
+  const outbound = outboundPolicy(options.outbound);
+  for (const integration of integrations) integration.sink.useOutbound?.(outbound);
+  for (const source of options.sources ?? []) source.driver.useOutbound?.(outbound);
   await store.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
   const dispatcher = new Dispatcher(store, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
   const processor = new Processor(store, flow, log.child({ component: 'processor' }), {

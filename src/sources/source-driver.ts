@@ -7,6 +7,7 @@
 // They all run the shared suite in `source-driver.contract.ts`.
 import type { Logger } from 'pino';
 import { maskText, maskUrl } from '../delivery/auth/mask.js';
+import type { OutboundPolicy } from '../security/outbound-policy.js';
 import type { Json } from '../store/types.js';
 
 export interface PullContext {
@@ -44,6 +45,8 @@ export interface SourceDriver<Item = unknown, C extends Json = Json> {
   secrets?(): string[];
   /** Frees connections or handles; called when the hub closes. */
   close?(): Promise<void>;
+  /** The hub's outbound policy, given at start, for a driver that connects out; one configured with its own keeps that. */
+  useOutbound?(policy: OutboundPolicy): void;
 }
 
 /** Any function with the `pull` shape, as a driver. */

@@ -7,6 +7,11 @@ import { createOAuth2Authenticator, type OAuth2Deps } from './oauth2.js';
 
 const secret = z.string().min(1);
 const tokenUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+/**
+ * A token answer (or error answer) larger than this fails the token request, not retried.
+ * @defaultValue 65536 (64 KiB)
+ */
+const maxResponseBytes = z.int().min(1024).optional();
 
 const bearerSchema = z.strictObject({
   type: z.literal('bearer'),
@@ -28,6 +33,7 @@ const clientCredentialsSchema = z.strictObject({
    * @defaultValue 'body'
    */
   credentialsIn: z.enum(['body', 'header']).default('body'),
+  maxResponseBytes,
 });
 
 const passwordSchema = z.strictObject({
@@ -47,6 +53,7 @@ const passwordSchema = z.strictObject({
    * @defaultValue 'body'
    */
   credentialsIn: z.enum(['body', 'header', 'query']).default('body'),
+  maxResponseBytes,
 });
 
 export const authSchema = z.discriminatedUnion('type', [

@@ -403,3 +403,58 @@ describe('token endpoint failures', () => {
     expect(error.message).not.toContain(SECRET);
   });
 });
+
+describe('token answer bounds', () => {
+  const TOKEN_CHARS = 8192;
+
+  it('stops reading an answer that streams past 64 KiB, and fails at once, not retryable', async () => {
+    let written = 0;
+    let closed = false;
+    const server = await startTokenServer((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"access_token":"');
+      const chunk = 'a'.repeat(64 * 1024);
+      const more = () => {
+        while (!res.destroyed && res.write(chunk)) written += chunk.length;
+      };
+      res.on('drain', more);
+      res.on('close', () => (closed = true));
+      more();
+    });
+    const started = Date.now();
+    const error = await authError(createAuthenticator(clientCredentials(server.url), { timeoutMs: 5_000 }).headers());
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe(`token request to ${server.url} failed: the answer is larger than maxResponseBytes (65536 bytes)`);
+    await expect.poll(() => closed).toBe(true);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('refuses an answer whose Content-Length passes the limit without reading it', async () => {
+    const server = await startTokenServer(json(200, { access_token: 'a'.repeat(1024 * 1024) }));
+    const error = await authError(createAuthenticator(clientCredentials(server.url)).headers());
+    expect(error.message).toMatch(/larger than maxResponseBytes \(65536 bytes\)$/);
+  });
+
+  it('bounds error answers the same way', async () => {
+    const server = await startTokenServer(json(500, { error: 'e'.repeat(1024 * 1024) }));
+    const error = await authError(createAuthenticator(clientCredentials(server.url)).headers());
+    expect(error.message).toMatch(/larger than maxResponseBytes/);
+  });
+
+  it(`refuses a token longer than ${TOKEN_CHARS} characters, which no receiver takes as a header`, async () => {
+    const server = await startTokenServer(json(200, { access_token: 'a'.repeat(TOKEN_CHARS + 1) }));
+    const error = await authError(createAuthenticator(clientCredentials(server.url)).headers());
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe(`token request to ${server.url} returned HTTP 200 without a usable token (access_token: longer than ${TOKEN_CHARS} characters)`);
+    const fits = await startTokenServer(json(200, { access_token: 'a'.repeat(TOKEN_CHARS) }));
+    expect((await createAuthenticator(clientCredentials(fits.url)).headers()).authorization).toHaveLength('Bearer '.length + TOKEN_CHARS);
+  });
+
+  it('takes its limit from maxResponseBytes', async () => {
+    const server = await startTokenServer(json(200, { access_token: 'a'.repeat(4000) }));
+    const error = await authError(createAuthenticator(clientCredentials(server.url, { maxResponseBytes: 2048 })).headers());
+    expect(error.message).toMatch(/larger than maxResponseBytes \(2048 bytes\)$/);
+    expect((await createAuthenticator(clientCredentials(server.url)).headers()).authorization).toMatch(/^Bearer a{4000}$/);
+  });
+});

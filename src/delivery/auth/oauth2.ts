@@ -1,8 +1,10 @@
 // The OAuth2 token provider behind a sink: fetches a token with the client
 // credentials or password grant, caches it until shortly before it expires,
-// and lets concurrent callers share one token request.
+// and lets concurrent callers share one token request. Answers are read up to
+// `maxResponseBytes`, and a token too long to send as a header is refused.
 import { request, type Dispatcher } from 'undici';
 import { z } from 'zod';
+import { ConfluoError } from '../../errors/index.js';
 import type { Authenticator, OAuth2Options } from './auth.js';
 import { AuthError } from './auth-error.js';
 import { maskText, maskUrl } from './mask.js';
@@ -19,8 +21,12 @@ export interface OAuth2Deps {
   defaultTtlMs?: number;
 }
 
+/** Longer tokens are refused: most servers take 8 KiB of header line at most (nginx, Apache). */
+const MAX_TOKEN_CHARS = 8192;
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+
 // Token and type end up in a header: printable ASCII without spaces, so no answer can inject one.
-const headerToken = z.string().regex(/^[\x21-\x7E]+$/);
+const headerToken = z.string().max(MAX_TOKEN_CHARS, `longer than ${MAX_TOKEN_CHARS} characters`).regex(/^[\x21-\x7E]+$/);
 
 // Salesforce answers also carry `instance_url`, `issued_at` (ms), `id` and
 // `signature`; they are not needed and are dropped. `expires_in` is sometimes a string.
@@ -76,6 +82,7 @@ export function createOAuth2Authenticator(options: OAuth2Options, deps: OAuth2De
   const timeoutMs = deps.timeoutMs ?? 10_000;
   const skewMs = deps.skewMs ?? 30_000;
   const defaultTtlMs = deps.defaultTtlMs ?? 300_000;
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const shownUrl = maskUrl(options.tokenUrl);
   const secrets = [options.clientSecret, options.grant === 'password' ? options.password : undefined];
   const fail = (message: string, retryable: boolean, status?: number, cause?: unknown) =>
@@ -92,7 +99,7 @@ export function createOAuth2Authenticator(options: OAuth2Options, deps: OAuth2De
     const startedAt = clock();
     const { url, headers, body } = buildTokenRequest(options);
     let status: number;
-    let text: string;
+    let text: string | undefined;
     try {
       const response = await request(url, {
         method: 'POST',
@@ -102,12 +109,15 @@ export function createOAuth2Authenticator(options: OAuth2Options, deps: OAuth2De
         ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
       });
       status = response.statusCode;
-      text = await response.body.text();
+      text = await readUpTo(response, maxBytes);
     } catch (error) {
       const name = (error as Error).name;
       if (name === 'TimeoutError' || name === 'AbortError') throw fail(`timed out after ${timeoutMs} ms`, true, undefined, error);
-      throw fail(`failed: ${(error as Error).message}`, true, undefined, error);
+      // A refused destination (the outbound policy) stays refused.
+      const retryable = !(error instanceof ConfluoError) || error.retryable;
+      throw fail(`failed: ${(error as Error).message}`, retryable, undefined, error);
     }
+    if (text === undefined) throw fail(`failed: the answer is larger than maxResponseBytes (${maxBytes} bytes)`, false, status);
 
     if (status < 200 || status > 299) {
       // The OAuth error code (`invalid_client`, `invalid_grant`) is what an operator needs; the body is not shown otherwise.
@@ -120,7 +130,7 @@ export function createOAuth2Authenticator(options: OAuth2Options, deps: OAuth2De
 
     const parsed = tokenResponseSchema.safeParse(parseJson(text));
     if (!parsed.success) {
-      const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.') || 'body'))].join(', ');
+      const fields = [...new Set(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}${issue.code === 'too_big' ? `: ${issue.message}` : ''}`))].join(', ');
       throw fail(`returned HTTP ${status} without a usable token (${fields})`, false, status);
     }
     const { access_token, token_type, expires_in } = parsed.data;
@@ -150,6 +160,23 @@ export function createOAuth2Authenticator(options: OAuth2Options, deps: OAuth2De
       cached = undefined;
     },
   };
+}
+
+/** The body as text, or undefined (the rest unread, the connection dropped) once it passes `maxBytes`. */
+async function readUpTo(response: Dispatcher.ResponseData, maxBytes: number): Promise<string | undefined> {
+  if (Number(response.headers['content-length']) > maxBytes) {
+    response.body.destroy();
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    // Leaving the loop destroys the stream.
+    if (size > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string): unknown {

@@ -67,6 +67,27 @@ describe('exchange', () => {
     expect(next.body).toBe('next');
   });
 
+  it('settles with the start of a body that never ends, and drops that connection', async () => {
+    let closed = false;
+    handle = (req, res) => {
+      if (req.url !== '/endless') return void res.end('next');
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', more);
+      res.on('close', () => (closed = true));
+      more();
+    };
+    const started = Date.now();
+    const answer = await exchange(pool, { origin, path: '/endless', method: 'GET' }, 10_000, limits);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(answer).toMatchObject({ status: 200, body: 'a'.repeat(16) });
+    await expect.poll(() => closed).toBe(true);
+    expect((await exchange(pool, { origin, path: '/next', method: 'GET' }, 5000, limits)).body).toBe('next');
+  });
+
   it('gives up after the deadline and aborts the request in flight', async () => {
     let closed = false;
     handle = (req) => req.socket.on('close', () => (closed = true));

@@ -20,10 +20,16 @@ export interface Answer {
 
 /** What stays the same between a sink's requests. */
 export interface ExchangeLimits {
-  /** Characters of the body to keep; the rest is read and dropped. */
+  /** Characters of the body to keep; the rest is read and dropped, up to DRAIN_BYTES. */
   excerpt: number;
   deadlines: Deadlines;
 }
+
+/**
+ * Bytes read and dropped past the kept start before the exchange settles and drops the connection:
+ * reading a body to its end keeps the connection for the next request, but not a body without end.
+ */
+const DRAIN_BYTES = 1024 * 1024;
 
 /** Thrown (as the rejection) when no answer came within the deadline. */
 export class NoAnswerError extends Error {
@@ -41,8 +47,8 @@ interface Stopper {
 /**
  * Speaks both of undici's handler APIs: the one of undici 7 (`onRequestStart` …), and the
  * older one (`onConnect` …), which is what the undici inside Node 20 accepts. Node's `fetch`
- * installs that one's Agent as the process-wide dispatcher when it runs first, and the sink
- * sends through the process-wide dispatcher (so a proxy set there applies).
+ * installs that one's Agent as the process-wide dispatcher when it runs first, and a sink
+ * given a dispatcher of its own may be given that one.
  */
 class Exchange implements Dispatcher.DispatchHandler, Expiring {
   #stopper: Stopper | undefined;
@@ -50,6 +56,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   #headers: Record<string, string | string[] | undefined> = {};
   readonly #chunks: Buffer[] = [];
   #kept = 0;
+  #dropped = 0;
   /** Set once the promise is settled; later callbacks only clean up. */
   #ended: Error | true | undefined;
   readonly #keepBytes: number;
@@ -133,9 +140,15 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   }
 
   #data(chunk: Buffer): void {
-    if (this.#kept >= this.#keepBytes) return;
-    this.#chunks.push(chunk);
-    this.#kept += chunk.length;
+    if (this.#kept < this.#keepBytes) {
+      this.#chunks.push(chunk);
+      this.#kept += chunk.length;
+      return;
+    }
+    this.#dropped += chunk.length;
+    if (this.#dropped <= DRAIN_BYTES || this.#ended !== undefined) return;
+    this.#end();
+    this.#stopper?.abort(new Error(`answer body longer than ${DRAIN_BYTES} bytes: the rest is not read`));
   }
 
   #end(): void {

@@ -6,6 +6,8 @@ import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NonRetryableError, RetryAfterError } from '../../errors/index.js';
+import { outboundPolicy } from '../../security/outbound-policy.js';
+import { OutboundRefusedError } from '../../security/outbound-refused-error.js';
 import { maskText } from '../auth/index.js';
 import { classify } from '../outcome.js';
 import { contractContext, describeSinkContract, startReceiver, type ReceivedRequest, type Receiver } from '../sink.contract.js';
@@ -89,13 +91,25 @@ describe('restSink', () => {
     expect(response.url).toBe(`${receiver.url}/echo/contract/customer/A%20B%2F1?event=e%231`);
   });
 
-  it('sends to `/` for a URL without a path, and resolves dot segments, logging each URL as written', async () => {
+  it('sends to `/` for a URL without a path, and resolves the template\'s own dot segments, logging each URL as sent', async () => {
     const bare = await restSink({ url: receiver.url }).send({ body }, contractContext());
     expect(last().path).toBe('/');
-    expect(bare.url).toBe(receiver.url);
+    expect(bare.url).toBe(`${receiver.url}/`);
     const dotted = await restSink({ url: `${receiver.url}/skip/../echo/{key}` }).send({ body }, contractContext({ key: 'K 1' }));
     expect(last().path).toBe('/echo/K%201');
-    expect(dotted.url).toBe(`${receiver.url}/skip/../echo/K%201`);
+    expect(dotted.url).toBe(`${receiver.url}/echo/K%201`);
+  });
+
+  it('sends each value as one segment: a key or event id of `..` or `.` cannot move the request, and the log shows the URL sent', async () => {
+    const origin = receiver.url.replace('//', '//user@');
+    for (const template of [`${receiver.url}/echo/accounts/{key}/sync?e={eventId}`, `${origin}/echo/accounts/{key}/sync?e={eventId}`]) {
+      const up = await restSink({ url: template }).send({ body }, contractContext({ key: '..', eventId: '..' }));
+      expect(last().path).toBe('/echo/accounts/%2E%2E/sync?e=%2E%2E');
+      expect(up.url).toBe(`${receiver.url}/echo/accounts/%2E%2E/sync?e=%2E%2E`);
+      const here = await restSink({ url: template }).send({ body }, contractContext({ key: '.', eventId: 'e.1' }));
+      expect(last().path).toBe('/echo/accounts/%2E/sync?e=e.1');
+      expect(here.url).toBe(`${receiver.url}/echo/accounts/%2E/sync?e=e.1`);
+    }
   });
 
   it('takes the method from the request over the sink option, upper-cased', async () => {
@@ -134,9 +148,17 @@ describe('restSink', () => {
     expect(sink.secrets()).toEqual([token]);
   });
 
-  it('lists its signing secret among the values to mask', () => {
-    const secret = `whsec_${randomBytes(24).toString('base64')}`;
-    expect(restSink({ url: `${receiver.url}/ok`, secret, auth: { type: 'bearer', token: 'tok_abcdef' } }).secrets()).toEqual([secret, 'tok_abcdef']);
+  it('lists its signing secret, and its bare key, among the values to mask', () => {
+    const key = randomBytes(24).toString('base64');
+    expect(restSink({ url: `${receiver.url}/ok`, secret: `whsec_${key}`, auth: { type: 'bearer', token: 'tok_abcdef' } }).secrets()).toEqual([`whsec_${key}`, key, 'tok_abcdef']);
+  });
+
+  it('masks the bare base64 key of its signing secret when the receiver echoes it', async () => {
+    const key = randomBytes(24).toString('base64');
+    const response = await restSink({ url: `${receiver.url}/echo`, secret: `whsec_${key}` }).send({ body: { verifiedWith: key } }, contractContext());
+    expect(response.status).toBe(200);
+    expect(response.body).toContain('"verifiedWith\\":\\"****\\"');
+    expect(JSON.stringify(response)).not.toContain(key);
   });
 
   it('does not send again on a 401 with a static bearer token', async () => {
@@ -205,6 +227,55 @@ describe('restSink with OAuth2', () => {
     await sink.send({ body }, contractContext({ deliveryId: 'msg_next' }));
     expect(receiver.to('/token')).toHaveLength(1);
     expect(receiver.to('/resource').map((r) => r.headers.authorization)).toEqual(['Bearer t1', 'Bearer t1']);
+  });
+});
+
+describe('outbound policy of REST and Slack sinks', () => {
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = await startReceiver({
+      '/token': (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ access_token: 'tok_fetched', expires_in: 3600 }));
+      },
+    });
+  });
+  afterAll(async () => {
+    await receiver.close();
+  });
+  const local = () => receiver.url.replace('127.0.0.1', 'localhost');
+  const noLoopback = { allowLoopback: false };
+
+  it('refuses a destination the policy refuses, by address or by what its name resolves to, as a terminal failure naming host and address', async () => {
+    const before = receiver.received.length;
+    const byAddress = await restSink({ url: `${receiver.url}/echo/{key}`, outbound: noLoopback }).send({ body }, contractContext());
+    expect(byAddress.error).toBeInstanceOf(OutboundRefusedError);
+    expect(byAddress.url).toBe(`${receiver.url}/echo/CC-1`);
+    expect(classify(byAddress, Date.now())).toEqual({ kind: 'fail', reason: 'refused to connect to 127.0.0.1: it is a loopback address and outbound.allowLoopback is false' });
+    const byName = await slackSink({ webhookUrl: `${local()}/services/T1/B2/hook`, outbound: noLoopback }).send({ body }, contractContext());
+    expect(classify(byName, Date.now())).toMatchObject({ kind: 'fail', reason: expect.stringMatching(/^refused to connect to localhost \((127.0.0.1|::1)\): it is a loopback address/) });
+    expect(receiver.received.length).toBe(before);
+  });
+
+  it('takes the hub\'s policy when it has none of its own, and keeps its own otherwise', async () => {
+    const plain = restSink({ url: `${receiver.url}/ok` });
+    const own = restSink({ url: `${receiver.url}/ok`, outbound: {} });
+    for (const sink of [plain, own]) sink.useOutbound?.(outboundPolicy(noLoopback));
+    expect((await plain.send({ body }, contractContext())).error).toBeInstanceOf(OutboundRefusedError);
+    expect((await own.send({ body }, contractContext())).status).toBe(200);
+  });
+
+  it('sends the OAuth2 token request through the policy too', async () => {
+    const before = receiver.received.length;
+    const sink = restSink({
+      url: `${receiver.url}/ok`,
+      auth: { type: 'oauth2', grant: 'client_credentials', tokenUrl: `${local()}/token`, clientId: 'id', clientSecret: 'cs_0123456789' },
+      outbound: { denyHosts: ['localhost'] },
+    });
+    const response = await sink.send({ body }, contractContext());
+    expect(response.error).toMatchObject({ code: 'AUTH_FAILED', retryable: false, message: expect.stringContaining('refused to connect to localhost') });
+    expect(classify(response, Date.now()).kind).toBe('fail');
+    expect(receiver.received.length).toBe(before);
   });
 });
 

@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../errors/index.js';
+import { outboundPolicy } from '../../security/outbound-policy.js';
 import type { Json } from '../../store/types.js';
 import { describeSourceDriverContract } from '../source-driver.contract.js';
 import type { PullContext, SourceDriver } from '../source-driver.js';
@@ -466,6 +467,48 @@ describe('auth and secrets', () => {
     expect(api.seen[0]!.headers.authorization).toBe(`Basic ${basic}`);
     expect(error.message).toBe(`GET ${api.origin}/items failed after 1 attempt: HTTP 500: echo Basic ****`);
     expect(source.secrets?.()).toEqual(['pa$$-SECRET-word', basic]);
+  });
+});
+
+describe('outbound policy', () => {
+  it('fails the pull at once, not retried, when the policy refuses the API, by address or by what its name resolves to', async () => {
+    const api = await startApi(() => ({ json: { items: [] } }));
+    const byName = api.origin.replace('127.0.0.1', 'localhost');
+    for (const url of [`${api.origin}/items`, `${byName}/items`]) {
+      const error = await failure(driver({ url, retries: 3, outbound: { allowLoopback: false } }).pull(null, context()));
+      expect(error.retryable).toBe(false);
+      expect(error.details.attempts).toBe(1);
+      expect(error.message).toMatch(/^GET \S+ failed: refused to connect to (127.0.0.1|localhost \((127.0.0.1|::1)\)): it is a loopback address and outbound.allowLoopback is false$/);
+    }
+    expect(api.seen).toHaveLength(0);
+  });
+
+  it('takes the hub\'s policy when it has none of its own, and keeps its own otherwise', async () => {
+    const api = await startApi(() => ({ json: { items: [] } }));
+    const plain = driver({ url: `${api.origin}/items` });
+    const own = driver({ url: `${api.origin}/items`, outbound: { allowHosts: ['127.0.0.1'] } });
+    for (const source of [plain, own]) source.useOutbound?.(outboundPolicy({ allowLoopback: false }));
+    expect((await failure(plain.pull(null, context()))).message).toMatch(/refused to connect to 127.0.0.1/);
+    expect((await own.pull(null, context())).items).toEqual([]);
+  });
+
+  it('sends the OAuth2 token request through the policy too', async () => {
+    const tokens = await startApi(() => ({ json: { access_token: 'tok_fetched' } }));
+    const api = await startApi(() => ({ json: { items: [] } }));
+    const source = driver({
+      url: `${api.origin}/items`,
+      auth: { type: 'oauth2', grant: 'client_credentials', tokenUrl: `${tokens.origin.replace('127.0.0.1', 'localhost')}/token`, clientId: 'confluo', clientSecret: 'cs-very-secret-1' },
+      outbound: { denyHosts: ['localhost'] },
+    });
+    const error = await failure(source.pull(null, context()));
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(/failed: token request to .* failed: refused to connect to localhost \(.*\): it is listed in outbound.denyHosts$/);
+    expect(tokens.seen).toHaveLength(0);
+    expect(api.seen).toHaveLength(0);
+  });
+
+  it('names a bad outbound option', () => {
+    expect(() => httpPoll({ url: 'http://127.0.0.1/items', outbound: { denyHosts: ['not a host'] } })).toThrow(/outbound.denyHosts.0: must be a host name/);
   });
 });
 

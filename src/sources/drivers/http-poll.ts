@@ -4,12 +4,14 @@
 // ends, and only then does `since` move to the greatest value seen, so the next
 // run asks only for newer items and a crash mid-chain resumes from the cursor.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { z } from 'zod';
 import { authSchema, createAuthenticator, maskHeaders, maskText, maskUrl } from '../../delivery/auth/index.js';
 import { classify } from '../../delivery/outcome.js';
 import { retryPolicy } from '../../delivery/retry-policy.js';
 import { ConfigError, ConfluoError } from '../../errors/index.js';
+import { outboundAgent } from '../../security/outbound-agent.js';
+import { defaultOutboundPolicy, outboundPolicy, outboundSchema } from '../../security/outbound-policy.js';
 import { describeIssues } from '../../validation/field-issues.js';
 import type { PullContext, PullPage, SourceDriver } from '../source-driver.js';
 import { HttpPollError } from './http-poll-error.js';
@@ -67,6 +69,11 @@ const optionsSchema = z.strictObject({
    * through the same connection pool and limit. @defaultValue 16777216 (16 MiB)
    */
   maxBodyBytes: z.int().min(65_536).default(16 * 1024 * 1024),
+  /**
+   * Where the driver may connect, token requests included; a refused destination fails the pull
+   * at once, not retried. @defaultValue the hub config's `outbound`, else the defaults of `outboundSchema`
+   */
+  outbound: outboundSchema.optional(),
   /** Items per page, sent as `limitParam` when set. */
   limit: z.int().positive().optional(),
   /** @defaultValue 'limit' */
@@ -123,7 +130,9 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
 
   // One keep-alive pool per driver, token requests included, so close() frees every socket.
   // undici stops reading a body past maxResponseSize (by its Content-Length or as it streams in).
-  const agent = new Agent({ maxResponseSize: o.maxBodyBytes });
+  const own = o.outbound === undefined ? undefined : outboundPolicy(o.outbound);
+  let outbound = own ?? defaultOutboundPolicy;
+  const agent = outboundAgent(() => outbound, { maxResponseSize: o.maxBodyBytes });
   const authenticator = createAuthenticator(options.auth, { dispatcher: agent, timeoutMs: o.timeoutMs });
   const policy = retryPolicy({ exponential: { initialMs: o.retryDelayMs, factor: 2, maxMs: 30_000, jitter: 0.2 }, maxAttempts: o.retries + 1 });
   const secrets = secretValues(o, urlPassword, basic);
@@ -172,6 +181,8 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
       if ((error as { code?: unknown } | null)?.code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
         return { failure: `the answer is larger than maxBodyBytes (${o.maxBodyBytes} bytes); ask for smaller pages with limit, or raise maxBodyBytes`, retryable: false, cause: error };
       }
+      // The outbound policy refused the destination: it will refuse it next time too.
+      if (error instanceof ConfluoError && !error.retryable) return { failure: error.message, retryable: false, cause: error };
       const name = error instanceof Error ? error.name : '';
       const timedOut = name === 'TimeoutError' || name === 'AbortError';
       return { failure: timedOut ? `no answer within ${o.timeoutMs} ms` : messageOf(error), retryable: true, cause: error };
@@ -271,6 +282,9 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
   return {
     kind: 'http-poll',
     secrets: () => [...secrets],
+    useOutbound(hubPolicy) {
+      if (own === undefined) outbound = hubPolicy;
+    },
     async pull(checkpoint, context): Promise<PullPage<unknown, HttpPollCheckpoint>> {
       const from = readCheckpoint(checkpoint);
       const url = pageUrl(from);
