@@ -6,6 +6,7 @@ import { loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
 import { createHub } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
+import type { ModeReport } from '../security/private-files.js';
 import { LogDestination } from './log-destination.js';
 
 export interface StartFlags extends Flags {
@@ -22,7 +23,12 @@ export async function start(flags: StartFlags): Promise<void> {
     onResumed: ({ dropped, code }) => log.warn({ dropped, code }, `the log could not be written for a while (${code}): ${dropped} lines were dropped`),
   });
   const log = pino({ level: settings.logLevel }, destination);
+  const looseModes = (what: string) => (report: ModeReport) => {
+    if (report.tightened.length > 0) log.warn({ files: report.tightened }, `${what} files were readable by other users; they are 0600 now`);
+    for (const dir of report.openDirs) log.warn({ dir }, `${dir} lets other users in (the files in it are 0600): chmod 700 it to hide their names too`);
+  };
   const credentials = loadCredentials({ dataDir: settings.dataDir, apiKeys: settings.apiKeys, adminToken: settings.adminToken });
+  looseModes('credentials')(credentials.modes);
   if (credentials.generated.includes('apiKey')) {
     destination.note(`\nGenerated an API key (kept in ${credentials.file}):\n  ${credentials.apiKeys[0]}\n`);
   }
@@ -33,6 +39,7 @@ export async function start(flags: StartFlags): Promise<void> {
   const { leaseMs: processLeaseMs, ...processor } = settings.processor;
   const store = await openStore(settings.db, {
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
+    onLooseModes: looseModes('database'),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
   });
   const hub = await createHub({
