@@ -452,6 +452,10 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  async queued(): Promise<number> {
+    return (this.#cached.get("SELECT count(*) AS n FROM inbox WHERE status = 'queued'").get() as { n: number }).n;
+  }
+
   async stats(): Promise<{ queued: number; parkedKeys: number; records: number }> {
     const row = this.#cached
       .get(
