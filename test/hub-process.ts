@@ -40,14 +40,14 @@ export interface HubProcessOptions {
   config?: string;
   /** `--role`, e.g. `process` or `ingest,deliver`. @defaultValue all */
   role?: string;
-  /**
-   * A file descriptor for the child's stdout (e.g. /dev/full) instead of a pipe. Its log cannot
-   * be read then, so the hub is known to listen when `GET /healthz` answers on `port`.
-   */
+  /** A file descriptor for the child's stdout (e.g. /dev/full) instead of a pipe; give a `port` then. */
   stdout?: number;
   /** A file descriptor for the child's stderr instead of a pipe. */
   stderr?: number;
-  /** @defaultValue 0 (any free port, read from the log) */
+  /**
+   * With a port, the hub is known to listen when `GET /healthz` answers there, whatever its log
+   * says (or whether it can write one). @defaultValue 0 (any free port, read from the log)
+   */
   port?: number;
 }
 
@@ -95,7 +95,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hub did not start within 15 s\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 15_000);
-    if (options.stdout !== undefined) {
+    if (options.port) {
       const url = `http://127.0.0.1:${options.port}`;
       const poll = async () => {
         while (child.exitCode === null && child.signalCode === null) {
@@ -107,9 +107,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
         }
       };
       void poll();
-    } else {
+    }
+    if (child.stdout) {
       let pending = '';
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         stdout += chunk;
         pending += chunk;
         let newline: number;
