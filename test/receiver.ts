@@ -13,20 +13,22 @@ export interface Received {
   raw: string;
   body: any;
   at: number;
+  /** The status it was answered with, or `reset`. */
+  answered: number | 'reset';
 }
 
 export interface Receiver {
   url: string;
   received: Received[];
-  /** Answers to give, in order; when empty, `fallback` answers. */
+  /** Answers to give, in order; when empty, `fallback` answers (a function picks one per request). */
   script: Answer[];
-  fallback: Answer;
+  fallback: Answer | (() => Answer);
   /** Most requests seen in flight at once. */
   maxInFlight: number;
   close: () => Promise<void>;
 }
 
-export async function startReceiver(fallback: Answer = { status: 200 }): Promise<Receiver> {
+export async function startReceiver(fallback: Receiver['fallback'] = { status: 200 }): Promise<Receiver> {
   let inFlight = 0;
   const receiver: Receiver = { url: '', received: [], script: [], fallback, maxInFlight: 0, close: async () => undefined };
   const server: Server = createServer((req, res) => {
@@ -41,8 +43,8 @@ export async function startReceiver(fallback: Answer = { status: 200 }): Promise
       } catch {
         body = raw;
       }
-      receiver.received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, at: Date.now() });
-      const answer = receiver.script.shift() ?? receiver.fallback;
+      const answer = receiver.script.shift() ?? (typeof receiver.fallback === 'function' ? receiver.fallback() : receiver.fallback);
+      receiver.received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, at: Date.now(), answered: answer === 'reset' ? 'reset' : answer.status });
       const finish = () => {
         inFlight -= 1;
         if (answer === 'reset') {

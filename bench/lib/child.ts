@@ -24,6 +24,13 @@ export interface Child {
  */
 export const NODE_FLAGS = ['--max-semi-space-size=32'];
 
+/** Current and peak resident set size of a process, in MiB (Linux: from /proc). */
+export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
+}
+
 export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker = /"url":"(http:\/\/[^"]+)"|LISTENING (http:\/\/\S+)/): Promise<Child> {
   const child = spawn(process.execPath, [...NODE_FLAGS, ...args], { cwd: ROOT, env: { ...process.env, CONFLUO_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -51,11 +58,7 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker =
         onLine: (listener) => void listeners.push(listener),
         process: child,
         url: (match[1] ?? match[2]) as string,
-        memory() {
-          const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-          const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-          return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
-        },
+        memory: () => memoryOf(child.pid as number),
         stop: () =>
           new Promise((done) => {
             if (child.exitCode !== null) return done();

@@ -6,6 +6,8 @@ import { loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
 import { createHub } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
+import type { ModeReport } from '../security/private-files.js';
+import { LogDestination } from './log-destination.js';
 
 export interface StartFlags extends Flags {
   config?: string;
@@ -17,18 +19,27 @@ export async function start(flags: StartFlags): Promise<void> {
     throw new ConfigError('no config: pass --config <file> or create confluo.config.ts (see examples/customer-sync/confluo.config.ts)');
   }
   const settings = resolveSettings(await loadConfigFile(configPath), process.env, flags);
-  const log = pino({ level: settings.logLevel });
+  const destination = new LogDestination({
+    onResumed: ({ dropped, code }) => log.warn({ dropped, code }, `the log could not be written for a while (${code}): ${dropped} lines were dropped`),
+  });
+  const log = pino({ level: settings.logLevel }, destination);
+  const looseModes = (what: string) => (report: ModeReport) => {
+    if (report.tightened.length > 0) log.warn({ files: report.tightened }, `${what} files were readable by other users; they are 0600 now`);
+    for (const dir of report.openDirs) log.warn({ dir }, `${dir} lets other users in (the files in it are 0600): chmod 700 it to hide their names too`);
+  };
   const credentials = loadCredentials({ dataDir: settings.dataDir, apiKeys: settings.apiKeys, adminToken: settings.adminToken });
+  looseModes('credentials')(credentials.modes);
   if (credentials.generated.includes('apiKey')) {
-    process.stderr.write(`\nGenerated an API key (kept in ${credentials.file}):\n  ${credentials.apiKeys[0]}\n`);
+    destination.note(`\nGenerated an API key (kept in ${credentials.file}):\n  ${credentials.apiKeys[0]}\n`);
   }
   if (credentials.generated.includes('adminToken')) {
-    process.stderr.write(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
+    destination.note(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
   }
 
   const { leaseMs: processLeaseMs, ...processor } = settings.processor;
   const store = await openStore(settings.db, {
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
+    onLooseModes: looseModes('database'),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
     log: log.child({ component: 'store' }),
   });

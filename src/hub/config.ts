@@ -74,6 +74,8 @@ export const configSchema = z.object({
     .object({
       /** @defaultValue 10000 */
       waitTimeoutMs: z.number().int().min(0).optional(),
+      /** Most events waiting to be applied; past it new events are refused with `:error` OVERLOADED and `retryAfterMs`, nothing stored. @defaultValue none (`CONFLUO_MAX_BACKLOG`) */
+      maxBacklog: z.number().int().min(1).optional(),
     })
     .optional(),
   /**
@@ -180,7 +182,10 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
       ...config.processor,
       ...(env.CONFLUO_PROCESS_LEASE_MS ? { leaseMs: integer('CONFLUO_PROCESS_LEASE_MS', env.CONFLUO_PROCESS_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
     },
-    ingest: config.ingest ?? {},
+    ingest: {
+      ...config.ingest,
+      ...(env.CONFLUO_MAX_BACKLOG ? { maxBacklog: integer('CONFLUO_MAX_BACKLOG', env.CONFLUO_MAX_BACKLOG, 1_000_000_000, 'a number of events') } : {}),
+    },
     delivery: {
       ...config.delivery,
       ...(env.CONFLUO_DELIVERY_LEASE_MS ? { leaseMs: integer('CONFLUO_DELIVERY_LEASE_MS', env.CONFLUO_DELIVERY_LEASE_MS, 86_400_000, 'milliseconds') } : {}),

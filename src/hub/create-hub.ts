@@ -16,6 +16,7 @@ import { createOutbox } from '../delivery/outbox.js';
 import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
 import { Processor, type ProcessorOptions } from '../engine/processor.js';
 import type { Flow } from '../flow/flow.js';
+import { Admission } from '../ingest/admission.js';
 import { InboxWriter } from '../ingest/inbox-writer.js';
 import { registerIngestHandlers, type IngestOptions } from '../ingest/ingest-handlers.js';
 import { eventsRoutes } from '../protocol/http.js';
@@ -116,11 +117,15 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   for (const integration of integrations) integration.sink.useOutbound?.(outbound);
   for (const source of options.sources ?? []) source.driver.useOutbound?.(outbound);
   await store.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
+  const maxBacklog = options.acceptEvents === false ? undefined : options.ingest?.maxBacklog;
+  const admission = maxBacklog === undefined ? undefined : new Admission({ maxBacklog, count: () => store.queued(), log: log.child({ component: 'admission' }) });
+  await admission?.resync();
   const dispatcher = new Dispatcher(store, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
   const processor = new Processor(store, flow, log.child({ component: 'processor' }), {
     ...options.processor,
     outbox: createOutbox(integrations),
     onResults: (results) => {
+      admission?.applied(results.length);
       outcomes.publish(results);
       dispatcher.wake();
     },
@@ -138,6 +143,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       registry,
       inbox,
       waitFor: (eventId, timeoutMs) => outcomes.wait(eventId, timeoutMs, async () => resultOf(await store.getEvent(eventId))),
+      ...(admission ? { admission } : {}),
     },
     options.ingest,
   );
@@ -202,7 +208,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   app.get('/healthz', async (_request, reply) => {
     try {
       const stats = await store.stats();
-      return { status: 'ok', store: store.driver, ...stats };
+      return { status: 'ok', store: store.driver, ...stats, ...(admission ? { admission: admission.status() } : {}) };
     } catch (error) {
       log.error({ err: error }, 'health check failed');
       return reply.code(503).send({ status: 'unavailable', store: store.driver });

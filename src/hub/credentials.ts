@@ -1,10 +1,11 @@
 // API keys (for POST /events) and the admin token (for the read API). Taken
 // from the environment when set; otherwise generated on first start and kept
 // in `<dataDir>/credentials.json` (mode 0600) so later starts reuse them.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { emptyReport, makePrivateDir, tightenFile, type ModeReport } from '../security/private-files.js';
 import { newSecret } from '../security/secrets.js';
 
 const fileSchema = z.object({ apiKey: z.string().min(16), adminToken: z.string().min(16) });
@@ -16,6 +17,8 @@ export interface Credentials {
   file: string;
   /** What this call generated, to be shown once. */
   generated: Array<'apiKey' | 'adminToken'>;
+  /** A stored file others could read (now 0600), or a data folder others can enter. */
+  modes: ModeReport;
 }
 
 export interface CredentialSources {
@@ -41,10 +44,12 @@ export function loadCredentials(sources: CredentialSources): Credentials {
   const envKeys = (sources.apiKeys ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   const envAdmin = sources.adminToken?.trim() || undefined;
   const generated: Credentials['generated'] = [];
+  const modes = emptyReport();
+  tightenFile(file, modes);
   let stored = readStoredCredentials(sources.dataDir);
   if ((envKeys.length === 0 && !stored) || (!envAdmin && !stored)) {
     stored = { apiKey: newSecret('ck'), adminToken: newSecret('cadm') };
-    mkdirSync(sources.dataDir, { recursive: true });
+    makePrivateDir(sources.dataDir, modes);
     writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
     if (envKeys.length === 0) generated.push('apiKey');
     if (!envAdmin) generated.push('adminToken');
@@ -54,5 +59,6 @@ export function loadCredentials(sources: CredentialSources): Credentials {
     adminTokens: envAdmin ? [envAdmin] : [stored!.adminToken],
     file,
     generated,
+    modes,
   };
 }

@@ -3,6 +3,7 @@
 // Opening migrates the schema, so every start brings the database up to date.
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors/index.js';
+import type { ModeReport } from '../security/private-files.js';
 import type { Store } from '../store/store.js';
 import { PostgresStore, type StoreLog } from '../store/postgres/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
@@ -20,13 +21,16 @@ export interface OpenStoreOptions {
   onCheckpointFailure?: (error: Error) => void;
   /** PostgreSQL: told of lost connections and of listening again (see `PostgresStoreOptions.log`). */
   log?: StoreLog;
+  /** SQLite: told of database files others could read, now 0600 (see `SqliteStoreOptions.onLooseModes`). */
+  onLooseModes?: (report: ModeReport) => void;
 }
 
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const path = sqlitePath(url);
   if (path !== undefined) {
     if (path.length === 0) throw new ConfigError(`database URL "${url}" names no file: use sqlite:./path/to/file.db`);
-    const store = new SqliteStore({ path, ...(options.onCheckpointFailure ? { onCheckpointFailure: options.onCheckpointFailure } : {}) });
+    const { onCheckpointFailure, onLooseModes } = options;
+    const store = new SqliteStore({ path, ...(onCheckpointFailure ? { onCheckpointFailure } : {}), ...(onLooseModes ? { onLooseModes } : {}) });
     await store.init();
     return store;
   }

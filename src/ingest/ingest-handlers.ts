@@ -9,6 +9,7 @@ import { EventError } from '../protocol/event-error.js';
 import { badIdentifier, LIMITS } from '../protocol/limits.js';
 import { respond, type HandlerRegistry, type HandlerRequest, type HandlerResult } from '../protocol/registry.js';
 import type { AcceptOutcome, NewInboxEvent } from '../store/types.js';
+import type { Admission } from './admission.js';
 import type { InboxWriter } from './inbox-writer.js';
 
 export interface IngestOptions {
@@ -17,6 +18,12 @@ export interface IngestOptions {
    * @defaultValue 10000
    */
   waitTimeoutMs?: number;
+  /**
+   * Most events waiting to be applied; past it new events are refused with `:error` `OVERLOADED`
+   * (and `retryAfterMs`), nothing stored. See `Admission`.
+   * @defaultValue none (no limit)
+   */
+  maxBacklog?: number;
 }
 
 export interface IngestDeps {
@@ -24,6 +31,8 @@ export interface IngestDeps {
   registry: HandlerRegistry;
   inbox: InboxWriter;
   waitFor: (eventId: string, timeoutMs: number) => Promise<EventResult | undefined>;
+  /** Refuses events past the backlog limit, when there is one. */
+  admission?: Admission;
   clock?: () => number;
 }
 
@@ -75,7 +84,9 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
       version: type.version,
       payload: type.payload,
       async handle(request): Promise<HandlerResult> {
-        return answer(request, await deps.inbox.submit(toInbox(request)));
+        const event = toInbox(request);
+        if (deps.admission?.admit(1) === 0) throw deps.admission.overloaded();
+        return answer(request, await deps.inbox.submit(event));
       },
       // A bulk request's events of this type: one submit, so one commit and one waiter for them all.
       async handleMany(requests): Promise<Array<HandlerResult | Error>> {
@@ -90,7 +101,9 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
             outcomes[i] = error instanceof Error ? error : new Error(String(error));
           }
         });
-        const accepted = await deps.inbox.submitMany(events);
+        const room = deps.admission ? deps.admission.admit(events.length) : events.length;
+        for (const i of submitted.splice(room)) outcomes[i] = deps.admission!.overloaded();
+        const accepted = await deps.inbox.submitMany(events.slice(0, room));
         const waits: Array<Promise<unknown>> = [];
         submitted.forEach((i, n) => {
           const outcome = accepted[n] as AcceptOutcome | Error;

@@ -204,6 +204,7 @@ export function describeStoreContract(driver: string, open: () => Promise<StoreF
       await store.accept([inboxEvent('CC-1'), inboxEvent('CC-2')]);
       await store.commitBatch({ ...emptyBatch(), records: [{ record: record('CC-3', 1, {}), expectedVersion: 0 }] });
       expect(await store.stats()).toEqual({ queued: 2, parkedKeys: 0, records: 1 });
+      expect(await store.queued()).toBe(2);
     });
   });
 }

@@ -70,6 +70,12 @@ export interface Store extends DeliveryStore, SourceStore, AccessStore {
   skipParked(entity: string, key: string): Promise<{ skippedEventId: string } | undefined>;
   /** Counts by status, for health and metrics. */
   stats(): Promise<{ queued: number; parkedKeys: number; records: number }>;
+  /**
+   * Events waiting to be applied: `stats().queued` alone, cheap enough to call every second. It
+   * reads the queued events' index only, where `stats()` also counts every record (half a
+   * second at a million records on SQLite, measured).
+   */
+  queued(): Promise<number>;
 }
 
 export function recordId(entity: string, key: string): string {

@@ -213,6 +213,11 @@ export class PostgresStore implements Store {
     return skippedEventId === undefined ? undefined : { skippedEventId };
   }
 
+  async queued(): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbox WHERE status = 'queued'`);
+    return rows[0]!.n;
+  }
+
   async stats(): Promise<{ queued: number; parkedKeys: number; records: number }> {
     const { rows } = await this.#pool.query<{ queued: number; parkedKeys: number; records: number }>(
       `SELECT (SELECT count(*) FROM inbox WHERE status = 'queued') AS queued,

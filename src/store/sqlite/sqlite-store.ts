@@ -1,7 +1,6 @@
 // The embedded store: one SQLite file in WAL mode. better-sqlite3 is
 // synchronous, so every method runs its statements inside one transaction and
 // returns a settled promise; there is one writer per process.
-import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -31,6 +30,7 @@ import type { AccessStore } from '../access-store.js';
 import type { SourceStore } from '../source-store.js';
 import { Statements } from './statements.js';
 import { Checkpointer } from './checkpointer.js';
+import { emptyReport, makePrivateDir, makePrivateFile, tightenFile, type ModeReport } from '../../security/private-files.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -53,6 +53,8 @@ export interface SqliteStoreOptions {
   checkpoints?: 'thread' | 'commit';
   /** Told once if the checkpoint thread fails; checkpoints then run inside commits as SQLite's default does. */
   onCheckpointFailure?: (error: Error) => void;
+  /** Told, when opening, of database files that others could read (now 0600) and of a data folder others can enter. */
+  onLooseModes?: (report: ModeReport) => void;
 }
 
 /**
@@ -103,7 +105,7 @@ async function openWal(path: string): Promise<FileHandle> {
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
   readonly #db: Database.Database;
-  readonly #options: Required<Omit<SqliteStoreOptions, 'onCheckpointFailure'>> & Pick<SqliteStoreOptions, 'onCheckpointFailure'>;
+  readonly #options: Required<Omit<SqliteStoreOptions, 'onCheckpointFailure' | 'onLooseModes'>> & Pick<SqliteStoreOptions, 'onCheckpointFailure'>;
   #statements: ReturnType<SqliteStore['prepare']> | undefined;
   #deliveries: SqliteDeliveries | undefined;
   #sources: SqliteSources | undefined;
@@ -117,7 +119,14 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.#options = { synchronous: 'full', checkpoints: 'thread', ...options };
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    if (options.path !== ':memory:') {
+      // The file exists, 0600, before SQLite opens it: SQLite gives its -wal and -shm files the database file's mode.
+      const modes = emptyReport();
+      makePrivateDir(dirname(options.path), modes);
+      makePrivateFile(options.path, modes);
+      for (const suffix of ['-wal', '-shm', '-journal']) tightenFile(`${options.path}${suffix}`, modes);
+      if (modes.tightened.length + modes.openDirs.length > 0) options.onLooseModes?.(modes);
+    }
     this.#db = new Database(options.path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
@@ -459,6 +468,10 @@ export class SqliteStore implements Store {
       sql.deleteParked.run(entity, key);
       return { skippedEventId: parked.event_id };
     }).immediate();
+  }
+
+  async queued(): Promise<number> {
+    return (this.#cached.get("SELECT count(*) AS n FROM inbox WHERE status = 'queued'").get() as { n: number }).n;
   }
 
   async stats(): Promise<{ queued: number; parkedKeys: number; records: number }> {
