@@ -88,6 +88,7 @@ describe('admission control', () => {
     expect(resolveSettings(config, {}).ingest).toEqual({ maxBacklog: 10, waitTimeoutMs: 500 });
     expect(resolveSettings(config, { CONFLUO_MAX_BACKLOG: '250' }).ingest).toEqual({ maxBacklog: 250, waitTimeoutMs: 500 });
     expect(() => resolveSettings(config, { CONFLUO_MAX_BACKLOG: 'many' })).toThrow(/CONFLUO_MAX_BACKLOG must be a number of events/);
+    expect(() => resolveSettings(config, { CONFLUO_MAX_BACKLOG: '0' })).toThrow(/CONFLUO_MAX_BACKLOG must be a number of events from 1, got "0"/);
   });
 
   it('has no limit and no admission section in /healthz without maxBacklog', async () => {

@@ -145,10 +145,10 @@ export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
   return module.default as ConfluoConfig;
 }
 
-function integer(name: string, text: string | undefined, max = 65535, what = 'a port number'): number | undefined {
+function integer(name: string, text: string | undefined, max = 65535, what = 'a port number', min = 0): number | undefined {
   if (text === undefined || text === '') return undefined;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new ConfigError(`${name} must be ${what}, got "${text}"`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be ${what}, got "${text}"`);
   return value;
 }
 
@@ -184,7 +184,7 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     },
     ingest: {
       ...config.ingest,
-      ...(env.CONFLUO_MAX_BACKLOG ? { maxBacklog: integer('CONFLUO_MAX_BACKLOG', env.CONFLUO_MAX_BACKLOG, 1_000_000_000, 'a number of events') } : {}),
+      ...(env.CONFLUO_MAX_BACKLOG ? { maxBacklog: integer('CONFLUO_MAX_BACKLOG', env.CONFLUO_MAX_BACKLOG, 1_000_000_000, 'a number of events from 1', 1) } : {}),
     },
     delivery: {
       ...config.delivery,
