@@ -11,17 +11,7 @@ import { createHub } from '../src/hub/create-hub.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { createTestDatabase } from './postgres.js';
-import { ADMIN_TOKEN, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
-
-async function call(url: string, method: 'GET' | 'POST' | 'DELETE', path: string, token: string, body?: unknown) {
-  const response = await request(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
-}
+import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
 
 const update = (n: string) => envelope('crm:contact:updated', contact(n, 'Ana'));
 

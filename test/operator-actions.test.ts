@@ -5,22 +5,11 @@
 import { spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, contact, envelope, eventually, startTestHub, tempDir } from './support.js';
+import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, tempDir } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');
-
-async function call(url: string, method: 'GET' | 'POST' | 'DELETE', path: string, token: string, body?: unknown) {
-  const response = await request(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Runs the CLI without blocking this process (a hub may be serving in it). */
 function cli(dbPath: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

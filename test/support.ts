@@ -56,13 +56,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     processor: { idlePollMs: 20, ...options.processor },
   });
   const url = await hub.listen({ port: 0 });
-  const call = async (method: 'GET' | 'POST', path: string, token = ADMIN_TOKEN, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await request(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.body.text();
-    return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: 'GET' | 'POST', path: string, token = ADMIN_TOKEN, body?: unknown) => apiCall(url, method, path, token, body);
   return {
     hub,
     url,
@@ -83,6 +77,17 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
       dir?.remove();
     },
   };
+}
+
+/** One call of the HTTP API with a bearer token and an optional JSON body; the answer parsed. */
+export async function apiCall(url: string, method: 'GET' | 'POST' | 'DELETE', path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await request(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
 }
 
 let counter = 0;
