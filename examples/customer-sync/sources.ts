@@ -25,7 +25,7 @@ export function sourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Source[] {
       url: `${base ?? 'http://billing.invalid'}/subscriptions`,
       sinceParam: 'since',
       // The next run asks only for what changed after the newest change seen.
-      sinceOf: (item) => (item as { updatedAt: string }).updatedAt,
+      sinceOf: 'updatedAt',
       ...(env.BILLING_API_TOKEN ? { auth: { type: 'bearer' as const, token: env.BILLING_API_TOKEN } } : {}),
     }),
     schedule: { every: env.BILLING_POLL_INTERVAL || '1m' },
