@@ -10,7 +10,7 @@ import type { Json } from '../store/types.js';
 import { createSchedule, type BackoffOptions, type Schedule, type ScheduleOptions } from './schedule.js';
 import type { SourceDriver } from './source-driver.js';
 
-export interface SourceOptions<T extends EventType = EventType, I extends z.ZodType = z.ZodType<unknown>> {
+export interface SourceOptions<T extends EventType = EventType, I extends z.ZodType = z.ZodType<unknown>, R extends z.input<T['payload']> = z.input<T['payload']>> {
   /** Unique; part of every event id this source makes (`<name>:<item id>`). */
   name: string;
   driver: SourceDriver<unknown, Json>;
@@ -30,7 +30,7 @@ export interface SourceOptions<T extends EventType = EventType, I extends z.ZodT
    * The event payload for an item, or null to pass over it (counted as skipped, not rejected).
    * @defaultValue the item itself
    */
-  map?: (item: z.output<I>) => z.input<T['payload']> | null;
+  map?: (item: z.output<I>) => R | null;
   /** The flow id of the item's event. @defaultValue the run id, so one run's events trace together */
   flowId?: (item: z.output<I>) => string;
   /** Failed runs try again after 5 s, 10 s, 20 s, … up to 10 min, but never sooner than the schedule. */
@@ -61,7 +61,10 @@ export interface Source {
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
-export function defineSource<T extends EventType, I extends z.ZodType = z.ZodType<unknown>>(options: SourceOptions<T, I>): Source {
+// R is what map returns, inferred `const` so that literals (`status: 'active'`) are checked against the payload's enums, not widened to string first.
+export function defineSource<T extends EventType, I extends z.ZodType = z.ZodType<unknown>, const R extends z.input<T['payload']> = z.input<T['payload']>>(
+  options: SourceOptions<T, I, R>,
+): Source {
   if (!NAME.test(options.name)) throw new ConfigError(`source name "${options.name}" must match ${NAME}`);
   const where = `source "${options.name}"`;
   if (options.maxPagesPerRun !== undefined && !(Number.isInteger(options.maxPagesPerRun) && options.maxPagesPerRun >= 1)) {
