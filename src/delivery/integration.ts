@@ -89,11 +89,14 @@ export interface AutoDisableOptions {
   minFailures?: number;
 }
 
-export interface IntegrationOptions<S extends Subscription, Body = unknown> {
+/** The body type of the requests a mapping returns (its skips left out). */
+type BodyOf<M> = M extends DeliveryRequest<infer B> ? B : never;
+
+export interface IntegrationOptions<S extends Subscription, M extends DeliveryRequest | Skip = DeliveryRequest | Skip> {
   /** Unique; appears in the API and the delivery log. */
   name: string;
   on: S & KnownParts<S>;
-  map: (input: InputOf<S>) => DeliveryRequest<Body> | Skip;
+  map: (input: InputOf<S>) => M;
   sink: Sink;
   /** @defaultValue the Standard Webhooks schedule, 8 attempts */
   retry?: RetryOptions;
@@ -111,7 +114,7 @@ export interface IntegrationOptions<S extends Subscription, Body = unknown> {
   /** @defaultValue { afterMs: 5 days, minFailures: 10 }; `false` never disables */
   autoDisable?: AutoDisableOptions | false;
   /** Fold everything of a time window into one delivery. */
-  digest?: DigestOptions<Body>;
+  digest?: DigestOptions<BodyOf<M>>;
   onSuccess?: (delivery: Delivery) => void | Promise<void>;
   /** Called when a delivery fails for good or dies out of retries. */
   onFailure?: (delivery: Delivery, error: string) => void | Promise<void>;
@@ -139,7 +142,7 @@ export interface Integration {
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
-export function defineIntegration<const S extends Subscription, Body = unknown>(options: IntegrationOptions<S, Body>): Integration {
+export function defineIntegration<const S extends Subscription, M extends DeliveryRequest | Skip>(options: IntegrationOptions<S, M>): Integration {
   if (!NAME.test(options.name)) throw new RangeError(`integration name "${options.name}" must match ${NAME}`);
   const subscription: Subscription = options.on;
   let on: Integration['on'];
@@ -153,10 +156,11 @@ export function defineIntegration<const S extends Subscription, Body = unknown>(
     throw new RangeError(`integration "${options.name}": concurrency must be a whole number from 1`);
   }
   if (options.digest && !(options.digest.windowMs >= 1000)) throw new RangeError(`integration "${options.name}": a digest window is at least 1 s`);
+  // The types are erased here: the outbox hands map only inputs its subscription matched, and fold only map's bodies.
   return {
     name: options.name,
     on,
-    map: options.map as Integration['map'],
+    map: options.map as unknown as Integration['map'],
     sink: options.sink,
     retry: options.retry ?? {},
     ordered: options.ordered ?? false,
