@@ -66,7 +66,7 @@ type KnownParts<S> = S extends { entity: infer E extends Entity } ? { parts?: Re
 type EventInputOf<R> = R extends EventType<Entity, infer S, infer N> ? EventInput<N, z.input<S>> : R extends string ? EventInput<R> : never;
 
 /** What `map` gets for a subscription: a change of its entity, or one of its events (narrow by `name`). */
-export type InputOf<S extends Subscription> = S extends { entity: infer E extends Entity }
+type InputOf<S extends Subscription> = S extends { entity: infer E extends Entity }
   ? ChangeInput<E>
   : S extends { events: readonly (infer R)[] }
     ? EventInputOf<R>
