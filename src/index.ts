@@ -7,7 +7,7 @@ export { openStore } from './hub/open-store.js';
 export type { Store, ClaimedBatch } from './store/store.js';
 export type * from './store/types.js';
 export { HandlerRegistry, respond, redirect, EventError, createEventClient, type EventHandler, type SendResult } from './protocol/index.js';
-export { defineIntegration, skip, type Integration, type IntegrationOptions, type ChangeInput, type EventInput, type Skip } from './delivery/integration.js';
+export { defineIntegration, skip, type Integration, type IntegrationOptions, type Subscription, type EventRef, type DigestOptions, type ChangeInput, type EventInput, type Skip } from './delivery/integration.js';
 export { restSink, type RestSinkOptions } from './delivery/sinks/rest-sink.js';
 export { slackSink, type SlackSinkOptions } from './delivery/sinks/slack-sink.js';
 export { functionSink, type DeliveryFunction } from './delivery/sinks/function-sink.js';

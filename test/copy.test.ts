@@ -43,7 +43,7 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
           name: 'feed',
           driver: feed,
           schedule: { every: '1h' },
-          event: entryPosted,
+          emits: entryPosted,
           id: (item) => (item as { ref: string }).ref,
           map: (item) => ({ id: 'SRC', amount: (item as { amount: number }).amount, label: (item as { ref: string }).ref }),
         }),

@@ -54,7 +54,7 @@ describe('outbound policy from the hub config', () => {
 
   it('fails a source run against a refused API', async () => {
     receiver = await startReceiver();
-    const source = defineSource({ name: 'feed', driver: httpPoll({ url: `${receiver.url}/entries` }), schedule: { every: '1h' }, event: entryPosted, id: () => 'x' });
+    const source = defineSource({ name: 'feed', driver: httpPoll({ url: `${receiver.url}/entries` }), schedule: { every: '1h' }, emits: entryPosted, id: () => 'x' });
     t = await startTestHub({ flow: ledgerFlow, sources: [source], pull: false, outbound: { allowLoopback: false } });
     const run = await t.post('/api/v1/sources/feed/run');
     expect(run.body).toMatchObject({ status: 'failed' });

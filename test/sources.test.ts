@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../src/errors/index.js';
-import { defineSource } from '../src/sources/source.js';
+import { defineSource, type SourceOptions } from '../src/sources/source.js';
 import { customDriver, type SourceDriver } from '../src/sources/source-driver.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { Json } from '../src/store/types.js';
@@ -58,13 +58,15 @@ function feed(pageSize = 3) {
   };
 }
 
-const ledgerSource = (driver: SourceDriver<unknown, Json>, over: Partial<Parameters<typeof defineSource<Entry, typeof entryPosted>>[0]> = {}) =>
-  defineSource<Entry, typeof entryPosted>({
+// `amount` is left unchecked here so that a bad one reaches the event's own schema.
+const entryItem = z.object({ ref: z.string(), account: z.string(), amount: z.unknown(), label: z.string().optional() });
+const ledgerSource = (driver: SourceDriver<unknown, Json>, over: Partial<SourceOptions<typeof entryPosted, typeof entryItem>> = {}) =>
+  defineSource({
     name: 'ledger-feed',
     driver,
     schedule: { every: '1h' },
-    item: z.object({ ref: z.string(), account: z.string(), amount: z.unknown(), label: z.string().optional() }),
-    event: entryPosted,
+    item: entryItem,
+    emits: entryPosted,
     id: (entry) => entry.ref,
     map: (entry) => (entry.label === 'ignore' ? null : { id: entry.account, amount: entry.amount as number, label: entry.label ?? entry.ref }),
     ...over,
@@ -234,7 +236,7 @@ describe('sources', () => {
       driver: driver as SourceDriver<unknown, Json>,
       schedule: { every: '1h' },
       item: z.object({ REF: z.number(), ACCOUNT: z.string(), AMOUNT: z.coerce.number() }).transform((r) => ({ ref: `r${r.REF}`, account: r.ACCOUNT, amount: r.AMOUNT })),
-      event: entryPosted,
+      emits: entryPosted,
       id: (item) => item.ref,
       map: (item) => ({ id: item.account, amount: item.amount, label: item.ref }),
     });

@@ -19,19 +19,19 @@ export const exportedSubscription = z.object({
 
 export function sourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Source[] {
   const base = env.BILLING_API_URL?.replace(/\/+$/, '') || undefined;
-  const billingExport = defineSource<z.output<typeof exportedSubscription>, typeof subscriptionChanged>({
+  const billingExport = defineSource({
     name: 'billing-export',
     driver: httpPoll({
       url: `${base ?? 'http://billing.invalid'}/subscriptions`,
       sinceParam: 'since',
       // The next run asks only for what changed after the newest change seen.
-      sinceOf: (item) => (item as { updatedAt: string }).updatedAt,
+      sinceOf: 'updatedAt',
       ...(env.BILLING_API_TOKEN ? { auth: { type: 'bearer' as const, token: env.BILLING_API_TOKEN } } : {}),
     }),
     schedule: { every: env.BILLING_POLL_INTERVAL || '1m' },
     runAtStart: true,
     item: exportedSubscription,
-    event: subscriptionChanged,
+    emits: subscriptionChanged,
     // A subscription changes many times: each change (document + time) is its own event.
     id: (s) => `${s.documentType}-${s.documentNumber}@${s.updatedAt}`,
     // An unknown plan or status fails the item schema: the item is rejected with the reason, the run goes on.

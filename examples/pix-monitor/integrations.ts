@@ -7,11 +7,6 @@ import { digestMessage, foldDigest } from '../../src/delivery/slack/index.js';
 import { cashoutRegistered } from './flow.js';
 import { digestWindowMs } from './sources.js';
 
-interface Cashout {
-  account: string;
-  amountCents: number;
-}
-
 export const watchedAccounts = (env: NodeJS.ProcessEnv = process.env): Set<string> =>
   new Set((env.PIX_WATCHED_ACCOUNTS ?? '').split(',').map((a) => a.trim()).filter(Boolean));
 
@@ -20,17 +15,16 @@ export function pixDigest(env: NodeJS.ProcessEnv = process.env): Integration {
   const watched = watchedAccounts(env);
   return defineIntegration({
     name: 'pix-digest',
-    on: { events: [cashoutRegistered.name] },
+    on: { events: [cashoutRegistered] },
     // Each cash-out of a watched account is one item of its window; the others are recorded as ignored.
     map: ({ payload }) => {
-      const cashout = payload as Cashout;
-      if (!watched.has(cashout.account)) return skip(`account ${cashout.account} is not watched`);
-      return { body: { account: cashout.account, amountCents: cashout.amountCents } };
+      if (!watched.has(payload.account)) return skip(`account ${payload.account} is not watched`);
+      return { body: { account: payload.account, amountCents: payload.amountCents } };
     },
     digest: {
       windowMs: digestWindowMs(env),
       fold: (items, window) => {
-        const groups = foldDigest(items as Cashout[], (c) => c.account, (c) => c.amountCents);
+        const groups = foldDigest(items, (c) => c.account, (c) => c.amountCents);
         const message = digestMessage({
           title: 'Saques Pix',
           windowStart: window.start.getTime(),

@@ -19,7 +19,7 @@ export const logLine = z.object({
 
 export function pixLogSource(env: NodeJS.ProcessEnv = process.env): Source {
   const path = env.PIX_LOG_PATH || undefined;
-  return defineSource<z.output<typeof logLine>, typeof cashoutRegistered>({
+  return defineSource({
     name: 'pix-log',
     driver: logTail({
       path: path ?? 'pix.log',
@@ -30,7 +30,7 @@ export function pixLogSource(env: NodeJS.ProcessEnv = process.env): Source {
     schedule: { every: env.PIX_POLL_INTERVAL || '5s' },
     runAtStart: true,
     item: logLine,
-    event: cashoutRegistered,
+    emits: cashoutRegistered,
     id: (line) => line.eventId,
     map: (line) => ({ account: line.account, amountCents: line.amountCents, transactionId: line.transactionId, timestamp: line.timestamp }),
     disabled: path ? false : 'PIX_LOG_PATH is unset',

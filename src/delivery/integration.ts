@@ -1,18 +1,24 @@
 // An integration subscribes to changes of an entity (optionally only when
-// given parts changed) or to processed events by name, maps each one to a
-// request (or says skip, which is recorded as ignored) and hands it to a sink.
+// given parts changed) or to processed events, maps each one to a request (or
+// says skip, which is recorded as ignored) and hands it to a sink. The
+// subscription names the flow's own objects, so `map` and a digest's `fold`
+// are typed from the flow; names given as strings are checked when the hub starts.
+import type { z } from 'zod';
 import type { Entity, EntityParts } from '../flow/entity.js';
+import { eventTypeId, type EventType } from '../flow/event-type.js';
 import type { DeliveryRequest, Delivery } from '../store/delivery-types.js';
 import type { FieldDiff, ProcessedResult } from '../store/types.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Sink } from './sink.js';
+
+type PartName<E extends Entity> = keyof E['parts'] & string;
 
 export interface ChangeInput<E extends Entity = Entity> {
   kind: 'change';
   entity: string;
   key: string;
   version: number;
-  changedParts: string[];
+  changedParts: Array<PartName<E>>;
   diffs: FieldDiff[];
   /** The whole record after the change. */
   record: EntityParts<E>;
@@ -20,15 +26,16 @@ export interface ChangeInput<E extends Entity = Entity> {
   at: Date;
 }
 
-export interface EventInput {
+export interface EventInput<N extends string = string, P = unknown> {
   kind: 'event';
-  name: string;
+  name: N;
   version: number;
   eventId: string;
   flowId: string;
   entity: string;
   key: string;
-  payload: unknown;
+  /** As accepted (the schema's input type): transforms and defaults apply only inside rules. */
+  payload: P;
   result: ProcessedResult;
   at: Date;
 }
@@ -41,15 +48,35 @@ export interface Skip {
 export const skip = (reason = 'skipped by the mapping'): Skip => ({ skip: reason });
 export const isSkip = (value: unknown): value is Skip => typeof value === 'object' && value !== null && typeof (value as Skip).skip === 'string';
 
-export type Subscription<E extends Entity> = { entity: E; parts?: ReadonlyArray<keyof E['parts'] & string> } | { events: readonly string[] };
+/**
+ * An event to listen to: the flow's event type (that version only, payload typed), or an event
+ * name (every version, payload `unknown`).
+ */
+export type EventRef = EventType | string;
 
-type InputOf<S> = S extends { entity: infer E extends Entity } ? ChangeInput<E> : EventInput;
+/**
+ * Changes of an entity (only those touching one of `parts`, when given), or processed events.
+ * Every part and event is checked against the flow when the hub starts.
+ */
+export type Subscription = { entity: Entity; parts?: readonly string[] } | { events: readonly EventRef[] };
 
-export interface DigestOptions {
+/** Refuses, at compile time, parts the subscribed entity does not have. */
+type KnownParts<S> = S extends { entity: infer E extends Entity } ? { parts?: ReadonlyArray<PartName<E>> } : unknown;
+
+type EventInputOf<R> = R extends EventType<Entity, infer S, infer N> ? EventInput<N, z.input<S>> : R extends string ? EventInput<R> : never;
+
+/** What `map` gets for a subscription: a change of its entity, or one of its events (narrow by `name`). */
+type InputOf<S extends Subscription> = S extends { entity: infer E extends Entity }
+  ? ChangeInput<E>
+  : S extends { events: readonly (infer R)[] }
+    ? EventInputOf<R>
+    : never;
+
+export interface DigestOptions<Body = unknown> {
   /** Window length; windows are aligned to the epoch (5 min → :00, :05, …). */
   windowMs: number;
-  /** Folds the bodies the mapping returned during one window into one request, or skips. */
-  fold: (items: unknown[], window: { start: Date; end: Date }) => DeliveryRequest | Skip;
+  /** Folds the bodies the mapping returned during one window (as stored, JSON) into one request, or skips. */
+  fold: (items: Body[], window: { start: Date; end: Date }) => DeliveryRequest | Skip;
 }
 
 export interface AutoDisableOptions {
@@ -62,11 +89,14 @@ export interface AutoDisableOptions {
   minFailures?: number;
 }
 
-export interface IntegrationOptions<S extends Subscription<Entity>> {
+/** The body type of the requests a mapping returns (its skips left out). */
+type BodyOf<M> = M extends DeliveryRequest<infer B> ? B : never;
+
+export interface IntegrationOptions<S extends Subscription, M extends DeliveryRequest | Skip = DeliveryRequest | Skip> {
   /** Unique; appears in the API and the delivery log. */
   name: string;
-  on: S;
-  map: (input: InputOf<S>) => DeliveryRequest | Skip;
+  on: S & KnownParts<S>;
+  map: (input: InputOf<S>) => M;
   sink: Sink;
   /** @defaultValue the Standard Webhooks schedule, 8 attempts */
   retry?: RetryOptions;
@@ -84,7 +114,7 @@ export interface IntegrationOptions<S extends Subscription<Entity>> {
   /** @defaultValue { afterMs: 5 days, minFailures: 10 }; `false` never disables */
   autoDisable?: AutoDisableOptions | false;
   /** Fold everything of a time window into one delivery. */
-  digest?: DigestOptions;
+  digest?: DigestOptions<BodyOf<M>>;
   onSuccess?: (delivery: Delivery) => void | Promise<void>;
   /** Called when a delivery fails for good or dies out of retries. */
   onFailure?: (delivery: Delivery, error: string) => void | Promise<void>;
@@ -94,6 +124,7 @@ export interface IntegrationOptions<S extends Subscription<Entity>> {
 
 export interface Integration {
   readonly name: string;
+  /** Event names (every version) or `name@vN` ids (that version only). */
   readonly on: { entity: string; parts?: readonly string[] } | { events: readonly string[] };
   readonly map: (input: ChangeInput | EventInput) => DeliveryRequest | Skip;
   readonly sink: Sink;
@@ -104,31 +135,32 @@ export interface Integration {
   readonly timeoutMs: number;
   readonly autoDisable: Required<AutoDisableOptions> | false;
   readonly digest: DigestOptions | undefined;
-  readonly onSuccess: IntegrationOptions<Subscription<Entity>>['onSuccess'];
-  readonly onFailure: IntegrationOptions<Subscription<Entity>>['onFailure'];
+  readonly onSuccess: IntegrationOptions<Subscription>['onSuccess'];
+  readonly onFailure: IntegrationOptions<Subscription>['onFailure'];
   readonly disabled: string | false;
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
-export function defineIntegration<const S extends Subscription<Entity>>(options: IntegrationOptions<S>): Integration {
+export function defineIntegration<const S extends Subscription, M extends DeliveryRequest | Skip>(options: IntegrationOptions<S, M>): Integration {
   if (!NAME.test(options.name)) throw new RangeError(`integration name "${options.name}" must match ${NAME}`);
-  const subscription = options.on as Subscription<Entity>;
+  const subscription: Subscription = options.on;
   let on: Integration['on'];
   if ('entity' in subscription) {
     on = subscription.parts ? { entity: subscription.entity.name, parts: subscription.parts } : { entity: subscription.entity.name };
   } else {
     if (subscription.events.length === 0) throw new RangeError(`integration "${options.name}" subscribes to no events`);
-    on = { events: subscription.events };
+    on = { events: subscription.events.map((ref) => (typeof ref === 'string' ? ref : eventTypeId(ref.name, ref.version))) };
   }
   if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
     throw new RangeError(`integration "${options.name}": concurrency must be a whole number from 1`);
   }
   if (options.digest && !(options.digest.windowMs >= 1000)) throw new RangeError(`integration "${options.name}": a digest window is at least 1 s`);
+  // The types are erased here: the outbox hands map only inputs its subscription matched, and fold only map's bodies.
   return {
     name: options.name,
     on,
-    map: options.map as Integration['map'],
+    map: options.map as unknown as Integration['map'],
     sink: options.sink,
     retry: options.retry ?? {},
     ordered: options.ordered ?? false,
@@ -136,7 +168,7 @@ export function defineIntegration<const S extends Subscription<Entity>>(options:
     rateLimit: options.rateLimit,
     timeoutMs: options.timeoutMs ?? 15_000,
     autoDisable: options.autoDisable === false ? false : { afterMs: 5 * 86_400_000, minFailures: 10, ...options.autoDisable },
-    digest: options.digest,
+    digest: options.digest as DigestOptions | undefined,
     onSuccess: options.onSuccess,
     onFailure: options.onFailure,
     disabled: options.disabled ?? false,

@@ -7,6 +7,7 @@ import type { Outbox } from '../engine/processor.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { Change, InboxEvent, ProcessedResult } from '../store/types.js';
 import { deepFreeze } from '../engine/deep-freeze.js';
+import { eventTypeId } from '../flow/event-type.js';
 import { isSkip, type ChangeInput, type EventInput, type Integration } from './integration.js';
 
 /**
@@ -50,7 +51,7 @@ function inputFor(integration: Integration, event: InboxEvent, change: Change | 
       at: new Date(now),
     };
   }
-  if (!on.events.includes(event.name)) return undefined;
+  if (!on.events.includes(event.name) && !on.events.includes(eventTypeId(event.name, event.version))) return undefined;
   return {
     kind: 'event',
     name: event.name,

@@ -4,9 +4,9 @@ import type { z } from 'zod';
 import { FlowDefinitionError } from '../errors/index.js';
 import type { Entity, KeyValues } from './entity.js';
 
-export interface EventTypeOptions<E extends Entity, S extends z.ZodType> {
+export interface EventTypeOptions<E extends Entity, S extends z.ZodType, N extends string = string> {
   /** Events-protocol name, e.g. `crm:contact:updated`. */
-  name: string;
+  name: N;
   /** @defaultValue 1 */
   version?: number;
   entity: E;
@@ -15,8 +15,9 @@ export interface EventTypeOptions<E extends Entity, S extends z.ZodType> {
   key: (payload: z.output<S>) => KeyValues<E['keyFields']>;
 }
 
-export interface EventType<E extends Entity = Entity, S extends z.ZodType = z.ZodType> {
-  readonly name: string;
+// N keeps the name's literal type, so a subscription to several event types can be narrowed by name.
+export interface EventType<E extends Entity = Entity, S extends z.ZodType = z.ZodType, N extends string = string> {
+  readonly name: N;
   readonly version: number;
   readonly entity: E;
   readonly payload: S;
@@ -27,7 +28,7 @@ export interface EventType<E extends Entity = Entity, S extends z.ZodType = z.Zo
 /** The same pattern GuiaBolso's Python registry enforces: `segment:segment(:segment)*`. */
 export const EVENT_NAME = /^[a-z_]+[a-z](:[a-z_]+[a-z])+$/;
 
-export function defineEvent<E extends Entity, S extends z.ZodType>(options: EventTypeOptions<E, S>): EventType<E, S> {
+export function defineEvent<E extends Entity, S extends z.ZodType, const N extends string>(options: EventTypeOptions<E, S, N>): EventType<E, S, N> {
   const version = options.version ?? 1;
   if (!EVENT_NAME.test(options.name)) {
     throw new FlowDefinitionError(`event name "${options.name}" must look like "system:thing:happened" (${EVENT_NAME})`);

@@ -13,6 +13,8 @@ import { sourceApiRoutes } from '../api/source-api.js';
 import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
 import type { Integration } from '../delivery/integration.js';
 import { createOutbox } from '../delivery/outbox.js';
+import { checkSubscription } from '../delivery/subscription-check.js';
+import { ConfigError } from '../errors/index.js';
 import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
 import { Processor, type ProcessorOptions } from '../engine/processor.js';
 import type { Flow } from '../flow/flow.js';
@@ -109,8 +111,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const integrations = options.integrations ?? [];
   const names = new Set<string>();
   for (const integration of integrations) {
-    if (names.has(integration.name)) throw new Error(`two integrations are named "${integration.name}"`);
+    if (names.has(integration.name)) throw new ConfigError(`two integrations are named "${integration.name}"`);
     names.add(integration.name);
+    checkSubscription(flow, integration);
     if (integration.disabled !== false) log.warn({ integration: integration.name }, `integration ${integration.name} is off: ${integration.disabled}`);
   }
   const outbound = outboundPolicy(options.outbound);

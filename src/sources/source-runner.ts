@@ -101,9 +101,9 @@ export class SourceRunner {
     const byName = new Map<string, Source>();
     for (const source of sources) {
       if (byName.has(source.name)) throw new ConfigError(`two sources are named "${source.name}"`);
-      const type = flow.eventType(source.event.name, source.event.version);
-      if (type !== source.event) {
-        throw new ConfigError(`source "${source.name}" makes ${source.event.name} v${source.event.version} events, which the flow does not list`);
+      const type = flow.eventType(source.emits.name, source.emits.version);
+      if (type !== source.emits) {
+        throw new ConfigError(`source "${source.name}" makes ${source.emits.name} v${source.emits.version} events, which the flow does not list`);
       }
       byName.set(source.name, source);
     }
@@ -297,7 +297,7 @@ export class SourceRunner {
     const events: NewInboxEvent[] = [];
     const rejected: SourcePageCommit['rejected'] = (page.rejected ?? []).map((r) => ({ itemId: null, raw: toJson(r.raw), reason: r.reason }));
     let skipped = 0;
-    const type = source.event;
+    const type = source.emits;
     const acceptedAt = this.#clock();
     for (const raw of page.items) {
       let itemId: string | null = null;

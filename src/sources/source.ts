@@ -1,15 +1,16 @@
 // A source: a driver that fetches pages, a schedule, and how each fetched item
 // becomes an event of the flow. Items are checked here, before anything is
 // stored: a bad item goes to the source's rejected list and the run goes on.
+// The item schema types `id`, `map` and `flowId`; the event type it emits types
+// what `map` returns.
 import type { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
-import type { Entity } from '../flow/entity.js';
 import type { EventType } from '../flow/event-type.js';
 import type { Json } from '../store/types.js';
 import { createSchedule, type BackoffOptions, type Schedule, type ScheduleOptions } from './schedule.js';
 import type { SourceDriver } from './source-driver.js';
 
-export interface SourceOptions<Item, T extends EventType<Entity, z.ZodType>> {
+export interface SourceOptions<T extends EventType = EventType, I extends z.ZodType = z.ZodType<unknown>, R extends z.input<T['payload']> = z.input<T['payload']>> {
   /** Unique; part of every event id this source makes (`<name>:<item id>`). */
   name: string;
   driver: SourceDriver<unknown, Json>;
@@ -20,18 +21,18 @@ export interface SourceOptions<Item, T extends EventType<Entity, z.ZodType>> {
    */
   runAtStart?: boolean;
   /** Checks each item as read; one that fails is rejected with the field errors. */
-  item?: z.ZodType<Item>;
-  /** The event type items become. */
-  event: T;
+  item?: I;
+  /** The event type items become; it must be in the hub's flow. */
+  emits: T;
   /** The item's own id, stable across reads: with the source name it is the event id, so re-reads deduplicate. */
-  id: (item: Item) => string;
+  id: (item: z.output<I>) => string;
   /**
    * The event payload for an item, or null to pass over it (counted as skipped, not rejected).
    * @defaultValue the item itself
    */
-  map?: (item: Item) => z.input<T['payload']> | null;
+  map?: (item: z.output<I>) => R | null;
   /** The flow id of the item's event. @defaultValue the run id, so one run's events trace together */
-  flowId?: (item: Item) => string;
+  flowId?: (item: z.output<I>) => string;
   /** Failed runs try again after 5 s, 10 s, 20 s, … up to 10 min, but never sooner than the schedule. */
   backoff?: BackoffOptions;
   /**
@@ -49,7 +50,7 @@ export interface Source {
   readonly schedule: Schedule;
   readonly runAtStart: boolean;
   readonly item: z.ZodType | undefined;
-  readonly event: EventType;
+  readonly emits: EventType;
   readonly id: (item: unknown) => string;
   readonly map: (item: unknown) => unknown;
   readonly flowId: ((item: unknown) => string) | undefined;
@@ -60,7 +61,10 @@ export interface Source {
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
-export function defineSource<Item = unknown, T extends EventType<Entity, z.ZodType> = EventType>(options: SourceOptions<Item, T>): Source {
+// R is what map returns, inferred `const` so that literals (`status: 'active'`) are checked against the payload's enums, not widened to string first.
+export function defineSource<T extends EventType, I extends z.ZodType = z.ZodType<unknown>, const R extends z.input<T['payload']> = z.input<T['payload']>>(
+  options: SourceOptions<T, I, R>,
+): Source {
   if (!NAME.test(options.name)) throw new ConfigError(`source name "${options.name}" must match ${NAME}`);
   const where = `source "${options.name}"`;
   if (options.maxPagesPerRun !== undefined && !(Number.isInteger(options.maxPagesPerRun) && options.maxPagesPerRun >= 1)) {
@@ -72,9 +76,9 @@ export function defineSource<Item = unknown, T extends EventType<Entity, z.ZodTy
     schedule: createSchedule(options.schedule, where),
     runAtStart: options.runAtStart ?? false,
     item: options.item,
-    event: options.event,
+    emits: options.emits,
     id: options.id as (item: unknown) => string,
-    map: (options.map ?? ((item: Item) => item)) as (item: unknown) => unknown,
+    map: (options.map ?? ((item: unknown) => item)) as (item: unknown) => unknown,
     flowId: options.flowId as ((item: unknown) => string) | undefined,
     backoff: options.backoff ?? {},
     maxPagesPerRun: options.maxPagesPerRun ?? 1000,

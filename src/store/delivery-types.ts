@@ -8,9 +8,9 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'succeed
 export type IntegrationState = 'active' | 'paused' | 'disabled';
 
 /** What an integration's mapping produced: the request body and per-delivery extras. */
-export interface DeliveryRequest {
+export interface DeliveryRequest<Body = unknown> {
   /** Sent as JSON. */
-  body: unknown;
+  body: Body;
   /** Extra headers for this delivery (the sink's own come first). */
   headers?: Record<string, string>;
   /** Overrides the sink's method. */

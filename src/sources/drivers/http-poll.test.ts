@@ -218,7 +218,7 @@ describe('paging', () => {
       p2: { items: [{ id: 'a', at: 10 }], next: null },
     };
     const api = await startApi((seen) => ({ json: pages[seen.query.page ?? 'start'] }));
-    const source = driver({ url: `${api.origin}/feed`, cursorParam: 'page', sinceParam: 'updated_after', sinceOf: (item) => (item as { at: number }).at });
+    const source = driver({ url: `${api.origin}/feed`, cursorParam: 'page', sinceParam: 'updated_after', sinceOf: 'at' });
     const first = await source.pull({ since: 5, cursor: null }, context());
     expect(first.checkpoint).toEqual({ since: 5, cursor: 'p2', highest: 30 });
     const second = await source.pull(first.checkpoint, context());
@@ -228,7 +228,7 @@ describe('paging', () => {
 
   it('keeps since where it was when no item has a since value, or there is no sinceOf', async () => {
     const api = await startApi(() => ({ json: { items: [{ id: 'x' }], next: null } }));
-    const withSinceOf = driver({ url: `${api.origin}/feed`, sinceOf: (item) => (item as { updatedAt: string }).updatedAt });
+    const withSinceOf = driver({ url: `${api.origin}/feed`, sinceOf: 'updatedAt' });
     expect((await withSinceOf.pull({ since: '2026-01-01', cursor: null }, context())).checkpoint).toEqual({ since: '2026-01-01', cursor: null });
     const without = driver({ url: `${api.origin}/feed` });
     expect((await without.pull(null, context())).checkpoint).toEqual({ since: null, cursor: null });

@@ -38,11 +38,12 @@ const optionsSchema = z.strictObject({
    */
   next: fn<(body: unknown) => string | number | null | undefined>().optional(),
   /**
-   * An item's place in time (e.g. its `updatedAt`). When a chain of pages ends, `since` becomes
+   * An item's place in time: the name of its field (e.g. `'updatedAt'`), or a function of the raw
+   * item, read before the source's item schema. When a chain of pages ends, `since` becomes
    * the greatest value seen. Numbers compare as numbers, anything else as text (ISO-8601 UTC
    * timestamps sort right). Without it `since` never moves and every run reads everything again.
    */
-  sinceOf: fn<(item: unknown) => string | number>().optional(),
+  sinceOf: z.union([paramName, fn<(item: unknown) => string | number>()]).optional(),
   headers: z.record(z.string(), z.string()).default({}),
   /** Static query parameters sent with every request but a followed link. */
   query: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
@@ -119,6 +120,9 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
     throw new ConfigError(`invalid http-poll source options: ${fields.join('; ')}`);
   }
   const o = parsed.data;
+  const given = o.sinceOf;
+  const sinceOf: ((item: unknown) => unknown) | undefined =
+    typeof given === 'string' ? (item) => (item !== null && typeof item === 'object' ? (item as Record<string, unknown>)[given] : undefined) : given;
 
   // undici drops `user:pass@` from a URL without a word; send it as HTTP Basic, as curl would.
   const base = new URL(o.url);
@@ -295,11 +299,11 @@ export function httpPoll(options: HttpPollOptions): SourceDriver<unknown, HttpPo
 
       let highest: Since | null = from.cursor === null ? null : (from.highest ?? null);
       let unplaced = 0;
-      if (o.sinceOf) {
+      if (sinceOf) {
         for (const item of items) {
           let value: unknown;
           try {
-            value = o.sinceOf(item);
+            value = sinceOf(item);
           } catch {
             value = undefined;
           }
