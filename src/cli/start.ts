@@ -1,8 +1,7 @@
 // `confluo start`: load the config, open the store, serve until a signal.
-import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
-import { loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
+import { findConfigFile, loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
 import { createHub } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
@@ -12,7 +11,7 @@ export interface StartFlags extends Flags {
 }
 
 export async function start(flags: StartFlags): Promise<void> {
-  const configPath = flags.config ?? (existsSync('confluo.config.ts') ? 'confluo.config.ts' : undefined);
+  const configPath = findConfigFile(flags.config);
   if (!configPath) {
     throw new ConfigError('no config: pass --config <file> or create confluo.config.ts (see examples/customer-sync/confluo.config.ts)');
   }
