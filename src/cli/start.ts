@@ -2,7 +2,7 @@
 import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
 import { findConfigFile, loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
-import { createHub } from '../hub/create-hub.js';
+import { createHub, hubOptionsFrom } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
 
@@ -25,30 +25,13 @@ export async function start(flags: StartFlags): Promise<void> {
     process.stderr.write(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
   }
 
-  const { leaseMs: processLeaseMs, ...processor } = settings.processor;
+  const processLeaseMs = settings.processor.leaseMs;
   const store = await openStore(settings.db, {
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
     log: log.child({ component: 'store' }),
   });
-  const hub = await createHub({
-    flow: settings.flow,
-    integrations: settings.integrations,
-    sources: settings.sources,
-    sourceRunner: settings.sourceRunner,
-    store,
-    apiKeys: credentials.apiKeys,
-    adminTokens: credentials.adminTokens,
-    logger: log,
-    processor,
-    ingest: settings.ingest,
-    dispatcher: settings.delivery,
-    process: settings.roles.has('process'),
-    deliver: settings.roles.has('deliver'),
-    pull: settings.roles.has('pull'),
-    acceptEvents: settings.roles.has('ingest'),
-    outbound: settings.outbound,
-  });
+  const hub = await createHub(hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }));
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');
   log.info({ url, store: store.driver, db: settings.db, config: configPath, roles }, `Confluo listening on ${url} (${roles})`);
