@@ -40,7 +40,7 @@ export default defineConfig({
 
 async function confluo(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: env(), encoding: 'utf8', timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: env(), encoding: 'utf8', timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -76,7 +76,8 @@ describe('operator commands find the database start used', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it('runs each command on the database of the config-level db a start left behind', async () => {
+  // A dozen CLI processes one after another (each loads TypeScript through tsx).
+  it('runs each command on the database of the config-level db a start left behind', { timeout: 180_000 }, async () => {
     const dir = project('sqlite:./state/hub.db');
     cleanups.push(dir.remove);
     const hub = await start(dir.path);
@@ -95,16 +96,14 @@ describe('operator commands find the database start used', () => {
     await stop(hub.child);
 
     const run = (...args: string[]) => confluo(dir.path, ...args);
-    const [parked, event, deliveries, integrations, sources, rejected, credentials, migrate] = await Promise.all([
-      run('parked', 'list'),
-      run('events', 'show', 'evt-op-1'),
-      run('deliveries', 'list'),
-      run('integrations', 'list'),
-      run('sources', 'list'),
-      run('sources', 'rejected', 'nope'),
-      run('credentials'),
-      run('migrate'),
-    ]);
+    const parked = await run('parked', 'list');
+    const event = await run('events', 'show', 'evt-op-1');
+    const deliveries = await run('deliveries', 'list');
+    const integrations = await run('integrations', 'list');
+    const sources = await run('sources', 'list');
+    const rejected = await run('sources', 'rejected', 'nope');
+    const credentials = await run('credentials');
+    const migrate = await run('migrate');
     expect(parked).toMatchObject({ code: 0, stdout: 'no parked keys\n' });
     expect(event.code, event.stderr).toBe(0);
     expect(JSON.parse(event.stdout)).toMatchObject({ eventId: 'evt-op-1', status: 'processed', key: 'CC-7' });
@@ -127,7 +126,7 @@ describe('operator commands find the database start used', () => {
     expect(copied.stdout).toMatch(/inbox 1, records 1, .*deliveries 1, .*api_keys 1, operator_actions 1/);
   });
 
-  it('refuses to create a database that does not exist, naming the path, except migrate, which says it created it', async () => {
+  it('refuses to create a database that does not exist, naming the path, except migrate, which says it created it', { timeout: 180_000 }, async () => {
     const dir = project('sqlite:./nowhere/hub.db');
     cleanups.push(dir.remove);
     const file = join(dir.path, 'nowhere', 'hub.db');
@@ -141,15 +140,12 @@ describe('operator commands find the database start used', () => {
       ['keys', 'create', '--name', 'ops', '--scope', 'read'],
       ['actions'],
     ];
-    const [copy, ...results] = await Promise.all([
-      confluo(dir.path, 'copy', '--to', 'postgres://confluo@127.0.0.1:1/confluo'),
-      ...commands.map((args) => confluo(dir.path, ...args)),
-    ]);
-    results.forEach((r, i) => {
-      expect(r!.code, commands[i]!.join(' ')).toBe(1);
-      expect(r!.stderr).toContain(`no database at ${file} (named by the db of ${join(dir.path, 'confluo.config.ts')}); this command does not create one`);
-    });
-    expect(copy!.stderr).toContain(`no database at ${file} to copy from`);
+    for (const args of commands) {
+      const r = await confluo(dir.path, ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(`no database at ${file} (named by the db of ${join(dir.path, 'confluo.config.ts')}); this command does not create one`);
+    }
+    expect((await confluo(dir.path, 'copy', '--to', 'postgres://confluo@127.0.0.1:1/confluo')).stderr).toContain(`no database at ${file} to copy from`);
     expect(existsSync(join(dir.path, 'nowhere'))).toBe(false);
 
     const migrate = await confluo(dir.path, 'migrate');
