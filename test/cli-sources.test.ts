@@ -24,11 +24,13 @@ describe('confluo sources', () => {
     const db = `sqlite:${join(dir.path, 'confluo.db')}`;
     const env: NodeJS.ProcessEnv = { ...process.env, PIX_LOG_PATH: log, PIX_PAGE_LINES: '4' };
     delete env.CONFLUO_DB;
-    const cli = (...args: string[]) => {
-      const r = spawnSync(process.execPath, [bin, 'sources', ...args, '--db', db], { cwd: root, env, encoding: 'utf8', input: '' });
+    const confluo = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [bin, ...args, '--db', db], { cwd: root, env, encoding: 'utf8', input: '' });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
-    return { log, cli };
+    // Operator commands work on a database that exists; migrate is the one that creates it.
+    expect(confluo('migrate').code).toBe(0);
+    return { log, cli: (...args: string[]) => confluo('sources', ...args) };
   }
 
   it('runs a source by hand with progress, lists it, shows its rejects, and resets its checkpoint after confirmation', () => {

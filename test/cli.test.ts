@@ -156,6 +156,10 @@ describe('confluo start', () => {
     const result = run(noFlow);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/must export default defineConfig\(\{ flow, … \}\): flow: must be a flow made with defineFlow\(\)/);
+    // Only the default export is read, so a named `config` alone is refused rather than checked and then ignored.
+    const named = join(dir.path, 'named.config.mts');
+    writeFileSync(named, 'export const config = { port: 1 };\n');
+    expect(run(named).stderr).toMatch(/named\.config\.mts has no default export: export default defineConfig/);
     // A package.json without "type": "module" beside it makes a .ts file CommonJS, whatever lies above.
     writeFileSync(join(dir.path, 'package.json'), '{"type": "commonjs"}\n');
     const commonJsScope = join(dir.path, 'confluo.config.ts');

@@ -119,13 +119,13 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
 
     const missing = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${join(dir.path, 'typo.db')}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toMatch(/--from names no SQLite database: .*typo\.db does not exist/);
+    expect(missing.stderr).toMatch(/no database at .*typo\.db to copy from/);
     expect(existsSync(join(dir.path, 'typo.db'))).toBe(false);
   });
 
   it('says clearly what it needs', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', ...args], { cwd: root, encoding: 'utf8' });
-    expect(run('--from', 'postgres://x@127.0.0.1/a', '--to', 'postgres://x@127.0.0.1/b').stderr).toMatch(/--from must be the SQLite database/);
+    expect(run('--from', 'postgres://x@127.0.0.1/a', '--to', 'postgres://x@127.0.0.1/b').stderr).toMatch(/the database to copy from \(--from, else the hub's\) must be a SQLite file/);
     expect(run('--from', 'sqlite:/tmp/none.db', '--to', 'sqlite:/tmp/b.db').stderr).toMatch(/--to must be a PostgreSQL URL/);
     expect(run('--from', 'sqlite:/tmp/none.db').stderr).toMatch(/required option '--to <url>'/);
   });

@@ -10,6 +10,7 @@ import { maskUrl } from '../delivery/auth/index.js';
 import { ConfigError } from '../errors/index.js';
 import { openStore, sqlitePath } from '../hub/open-store.js';
 import { storableText } from '../store/postgres/connection.js';
+import { locate } from './operator.js';
 
 /** Every table both drivers keep, parents first; with the column that orders (and numbers) its rows. */
 export const COPIED_TABLES: ReadonlyArray<{ table: string; order: string; serial?: string }> = [
@@ -40,10 +41,10 @@ export interface CopyProgress {
 /** Copies everything; resolves with the row count per table. */
 export async function copyDatabase(from: string, to: string, onProgress: (p: CopyProgress) => void = () => undefined): Promise<Record<string, number>> {
   const file = sqlitePath(from);
-  if (file === undefined || file === ':memory:') throw new ConfigError(`--from must be the SQLite database to move (sqlite:<path>), got "${from}"`);
+  if (file === undefined || file === ':memory:') throw new ConfigError(`the database to copy from (--from, else the hub's) must be a SQLite file (sqlite:<path>), got "${maskUrl(from)}"`);
   if (!/^postgres(ql)?:\/\//.test(to)) throw new ConfigError(`--to must be a PostgreSQL URL (postgres://user:password@host:port/database), got "${maskUrl(to)}"`);
   // A mistyped path must not create an empty database and "copy" it.
-  if (!existsSync(file)) throw new ConfigError(`--from names no SQLite database: ${file} does not exist`);
+  if (!existsSync(file)) throw new ConfigError(`no database at ${file} to copy from: check the path (--from, else the hub's database)`);
   // Opening brings both schemas to this version of Confluo, so their tables match column for column.
   await (await openStore(from)).close();
   await (await openStore(to)).close();
@@ -120,11 +121,13 @@ async function targetColumns(client: pg.Client, table: string): Promise<Map<stri
   return new Map(rows.map((r) => [r.column_name, r.data_type]));
 }
 
-export async function copyCommand(flags: { from?: string; to?: string }): Promise<void> {
-  if (!flags.from || !flags.to) throw new ConfigError('copy needs --from sqlite:<file> and --to postgres://…');
+export async function copyCommand(flags: { from?: string; to?: string; config?: string }): Promise<void> {
+  if (!flags.to) throw new ConfigError('copy needs --to postgres://… (and reads the hub\'s database, or --from sqlite:<file>)');
+  // Without --from, the hub's own database, found as `confluo start` finds it (--from stands for --db).
+  const from = (await locate({ ...(flags.from !== undefined ? { db: flags.from } : {}), ...(flags.config !== undefined ? { config: flags.config } : {}) })).db;
   const bar = new SingleBar({ format: '{table} [{bar}] {value}/{total} rows', hideCursor: true, stream: process.stderr }, Presets.shades_classic);
   let current = '';
-  const counts = await copyDatabase(flags.from, flags.to, (p) => {
+  const counts = await copyDatabase(from, flags.to, (p) => {
     if (p.table !== current) {
       if (current) bar.stop();
       current = p.table;

@@ -7,43 +7,45 @@ import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, set
 import { createKey, listActions, listKeys, revokeKey } from './key-commands.js';
 import { listParked, migrate, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
+import { DEFAULTS } from '../hub/config.js';
 
 export function program(): Command {
   const cli = new Command('confluo').description('Keeps customer data consistent across the systems that hold it.').showHelpAfterError();
-  const dbOption = ['--db <url>', 'database URL (default: $CONFLUO_DB or sqlite:./.confluo/confluo.db)'] as const;
+  const dbOption = ['--db <url>', `database URL (default: $CONFLUO_DB, else the config's db, else ${DEFAULTS.db})`] as const;
+  const configOption = ['-c, --config <file>', `the config whose db to use when neither --db nor $CONFLUO_DB names one (default: ./${DEFAULTS.configFile} if present)`] as const;
 
   cli
     .command('start')
     .description('run the hub: events in over HTTP, rules applied, read API served')
-    .option('-c, --config <file>', 'TypeScript config file (default: ./confluo.config.ts)')
-    .option('-p, --port <n>', 'HTTP port (default: $CONFLUO_PORT or 8080)')
-    .option('--host <host>', 'address to listen on (default: $CONFLUO_HOST or 127.0.0.1)')
-    .option('--role <roles>', 'all, or any of ingest, process, deliver, pull, comma-separated (default: $CONFLUO_ROLE or all)')
+    .option('-c, --config <file>', `TypeScript config file (default: ./${DEFAULTS.configFile})`)
+    .option('-p, --port <n>', `HTTP port (default: $CONFLUO_PORT, else the config's port, else ${DEFAULTS.port})`)
+    .option('--host <host>', `address to listen on (default: $CONFLUO_HOST, else the config's host, else ${DEFAULTS.host})`)
+    .option('--role <roles>', `all, or any of ingest, process, deliver, pull, comma-separated (default: $CONFLUO_ROLE or ${DEFAULTS.role})`)
     .option(...dbOption)
     .action(start);
 
   cli
     .command('credentials')
     .description('print the stored API key and admin token')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .option('--data-dir <dir>', 'where credentials.json lives (default: the database folder)')
     .action(showCredentials);
 
   const parked = cli.command('parked').description('keys whose rule failed, waiting for an operator');
-  parked.command('list').description('list parked keys with their errors').option(...dbOption).action(listParked);
+  parked.command('list').description('list parked keys with their errors').option(...dbOption).option(...configOption).action(listParked);
   parked
     .command('retry <entity> <key>')
     .description('run the parked event again')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action((entity: string, key: string, flags) => unpark('retry', entity, key, flags));
   parked
     .command('skip <entity> <key>')
     .description('give up on the parked event and let the key flow')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action((entity: string, key: string, flags) => unpark('skip', entity, key, flags));
 
   const events = cli.command('events').description('accepted events');
-  events.command('show <id>').description("an event's status and the changes it made").option(...dbOption).action(showEvent);
+  events.command('show <id>').description("an event's status and the changes it made").option(...dbOption).option(...configOption).action(showEvent);
 
   const deliveries = cli.command('deliveries').description('outbound deliveries and their attempts');
   deliveries
@@ -53,21 +55,21 @@ export function program(): Command {
     .option('--status <status>', 'pending, succeeded, failed, dead or ignored')
     .option('--key <key>', 'entity key')
     .option('--limit <n>', 'how many', '50')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(listDeliveries);
-  deliveries.command('show <id>').description('a delivery with every attempt').option(...dbOption).action(showDelivery);
-  deliveries.command('retry <id>').description('send a failed, dead or succeeded delivery again').option(...dbOption).action(retryDelivery);
+  deliveries.command('show <id>').description('a delivery with every attempt').option(...dbOption).option(...configOption).action(showDelivery);
+  deliveries.command('retry <id>').description('send a failed, dead or succeeded delivery again').option(...dbOption).option(...configOption).action(retryDelivery);
 
   const integrations = cli.command('integrations').description('where changes go out');
-  integrations.command('list').description('state and counts by status').option(...dbOption).action(listIntegrations);
-  integrations.command('pause <name>').description('hold deliveries (nothing is lost)').option(...dbOption).action((name: string, flags) => setIntegration(name, 'pause', flags));
-  integrations.command('resume <name>').description('send held deliveries').option(...dbOption).action((name: string, flags) => setIntegration(name, 'resume', flags));
+  integrations.command('list').description('state and counts by status').option(...dbOption).option(...configOption).action(listIntegrations);
+  integrations.command('pause <name>').description('hold deliveries (nothing is lost)').option(...dbOption).option(...configOption).action((name: string, flags) => setIntegration(name, 'pause', flags));
+  integrations.command('resume <name>').description('send held deliveries').option(...dbOption).option(...configOption).action((name: string, flags) => setIntegration(name, 'resume', flags));
   integrations
     .command('replay <name>')
     .description('send again every delivery created in a time range')
     .requiredOption('--since <time>', 'ISO time')
     .option('--until <time>', 'ISO time (default: now)')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(replayIntegration);
 
   const keys = cli.command('keys').description('API keys with scopes, kept hashed in the database');
@@ -78,37 +80,38 @@ export function program(): Command {
     .requiredOption('--scope <scopes>', 'any of ingest, read, operate, admin, comma-separated')
     .option('--events <names>', 'an ingest key may send only these event names, comma-separated')
     .option('--signed', 'requests must carry a Standard Webhooks signature (prints the secret once; ingest keys only)')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(createKey);
-  keys.command('list').description('names, scopes, created, last used, revoked').option(...dbOption).action(listKeys);
-  keys.command('revoke <name>').description('stop the key working, in every running hub within a second').option(...dbOption).action(revokeKey);
+  keys.command('list').description('names, scopes, created, last used, revoked').option(...dbOption).option(...configOption).action(listKeys);
+  keys.command('revoke <name>').description('stop the key working, in every running hub within a second').option(...dbOption).option(...configOption).action(revokeKey);
 
   cli
     .command('actions')
     .description('operator actions (API and CLI), newest first: who, what, when, on what')
     .option('--limit <n>', 'how many', '50')
     .option('--before <id>', 'go on before this action id')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(listActions);
 
   cli
     .command('migrate')
     .description('create or upgrade the database schema (start does it too); safe while other processes start')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(migrate);
   cli
     .command('copy')
     .description('move an embedded SQLite database into an empty PostgreSQL one (stop the hub first)')
-    .requiredOption('--from <url>', 'sqlite:<path> to read')
+    .option('--from <url>', `sqlite:<path> to read (default: the hub's database, found as for --db)`)
     .requiredOption('--to <url>', 'postgres://… to write')
+    .option(...configOption)
     .action(copyCommand);
 
   const sources = cli.command('sources').description('systems Confluo fetches from on a schedule');
-  sources.command('list').description('schedule, state, last run and checkpoint of each source').option(...dbOption).action(listSources);
+  sources.command('list').description('schedule, state, last run and checkpoint of each source').option(...dbOption).option(...configOption).action(listSources);
   sources
     .command('run <name>')
     .description('run a source now, in this process, and print the run summary (refused while another run holds it)')
-    .option('-c, --config <file>', 'the hub config that defines the source')
+    .option('-c, --config <file>', 'the hub config that defines the source (its db is used when neither --db nor $CONFLUO_DB names one)')
     .option(...dbOption)
     .action(runSource);
   sources
@@ -116,13 +119,13 @@ export function program(): Command {
     .description('items the source could not turn into events, with the reason')
     .option('--limit <n>', 'how many', '50')
     .option('--after <id>', 'go on after this rejected item id')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(listRejected);
   sources
     .command('reset-checkpoint <name>')
     .description('read from the beginning on the next run (asks first)')
     .option('-y, --yes', 'do not ask')
-    .option(...dbOption)
+    .option(...dbOption).option(...configOption)
     .action(resetCheckpoint);
   return cli;
 }

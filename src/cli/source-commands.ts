@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline/promises';
 import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
-import { loadConfigFile, resolveSettings } from '../hub/config.js';
+import { resolveSettings, type ConfluoConfig } from '../hub/config.js';
 import { showableCheckpoint } from '../sources/source-driver.js';
 import { SourceRunner } from '../sources/source-runner.js';
 import { recordCliAction, withStore, type StoreFlags } from './operator.js';
@@ -31,8 +31,9 @@ export async function listSources(flags: StoreFlags): Promise<void> {
 
 export async function runSource(name: string, flags: StoreFlags & { config?: string }): Promise<void> {
   if (!flags.config) throw new ConfigError('sources run needs the hub config (--config <file>): the source and its flow are defined there');
-  const settings = resolveSettings(await loadConfigFile(flags.config), process.env, flags.db ? { db: flags.db } : {});
-  await withStore({ db: settings.db }, async (store) => {
+  await withStore(flags, async (store, where) => {
+    // A config named with --config is always read.
+    const settings = resolveSettings(where.config as ConfluoConfig, process.env, flags);
     const log = pino({ level: 'warn' }, pino.destination(2));
     let pages = 0;
     const runner = new SourceRunner(store, settings.flow, settings.sources, log, {

@@ -1,9 +1,8 @@
 // `confluo start`: load the config, open the store, serve until a signal.
-import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
-import { loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
-import { createHub } from '../hub/create-hub.js';
+import { findConfigFile, loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
+import { createHub, hubOptionsFrom } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
 import type { ModeReport } from '../security/private-files.js';
@@ -14,7 +13,7 @@ export interface StartFlags extends Flags {
 }
 
 export async function start(flags: StartFlags): Promise<void> {
-  const configPath = flags.config ?? (existsSync('confluo.config.ts') ? 'confluo.config.ts' : undefined);
+  const configPath = findConfigFile(flags.config);
   if (!configPath) {
     throw new ConfigError('no config: pass --config <file> or create confluo.config.ts (see examples/customer-sync/confluo.config.ts)');
   }
@@ -36,31 +35,14 @@ export async function start(flags: StartFlags): Promise<void> {
     destination.note(`Generated an admin token for the read API (kept in ${credentials.file}):\n  ${credentials.adminTokens[0]}\n\n`);
   }
 
-  const { leaseMs: processLeaseMs, ...processor } = settings.processor;
+  const processLeaseMs = settings.processor.leaseMs;
   const store = await openStore(settings.db, {
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
     onLooseModes: looseModes('database'),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
     log: log.child({ component: 'store' }),
   });
-  const hub = await createHub({
-    flow: settings.flow,
-    integrations: settings.integrations,
-    sources: settings.sources,
-    sourceRunner: settings.sourceRunner,
-    store,
-    apiKeys: credentials.apiKeys,
-    adminTokens: credentials.adminTokens,
-    logger: log,
-    processor,
-    ingest: settings.ingest,
-    dispatcher: settings.delivery,
-    process: settings.roles.has('process'),
-    deliver: settings.roles.has('deliver'),
-    pull: settings.roles.has('pull'),
-    acceptEvents: settings.roles.has('ingest'),
-    outbound: settings.outbound,
-  });
+  const hub = await createHub(hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }));
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');
   log.info({ url, store: store.driver, db: settings.db, config: configPath, roles }, `Confluo listening on ${url} (${roles})`);

@@ -1,5 +1,6 @@
 // The Sink port: where a delivery goes. REST, Slack and plain functions are
 // drivers (`delivery/sinks/`); they all run the same contract suite.
+import type { Dispatcher } from 'undici';
 import type { OutboundPolicy } from '../security/outbound-policy.js';
 import type { DeliveryRequest } from '../store/delivery-types.js';
 
@@ -34,4 +35,10 @@ export interface Sink {
   secrets(): string[];
   /** The hub's outbound policy, given at start; a sink configured with its own keeps that one. */
   useOutbound?(policy: OutboundPolicy): void;
+  /**
+   * The same sink (URL, headers, auth, signing) sending through `dispatcher` instead of its own
+   * connections, with no outbound policy: how `confluo/testing` captures what it would send.
+   * HTTP sinks have it; a function sink has nothing to redirect.
+   */
+  through?(dispatcher: Dispatcher): Sink;
 }

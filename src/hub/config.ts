@@ -89,6 +89,16 @@ export const configSchema = z.object({
 
 export type ConfluoConfig = z.input<typeof configSchema>;
 
+/** What a setting is when neither a flag, the environment nor the config file names it. */
+export const DEFAULTS = {
+  configFile: 'confluo.config.ts',
+  db: 'sqlite:./.confluo/confluo.db',
+  port: 8080,
+  host: '127.0.0.1',
+  logLevel: 'info',
+  role: 'all',
+} as const;
+
 export function defineConfig(config: ConfluoConfig): ConfluoConfig {
   return config;
 }
@@ -123,10 +133,25 @@ export interface Flags {
   db?: string;
 }
 
+/** The config file a command reads: the one named, else ./confluo.config.ts when there is one. */
+export function findConfigFile(named: string | undefined): string | undefined {
+  return named ?? (existsSync(DEFAULTS.configFile) ? DEFAULTS.configFile : undefined);
+}
+
+/** Checks that `value` is a config and returns that same value; `must` starts the error, e.g. "config file x must export default". */
+export function checkConfig(value: unknown, must: string): ConfluoConfig {
+  const parsed = configSchema.safeParse(value);
+  if (!parsed.success) {
+    const fields = describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`);
+    throw new ConfigError(`${must} defineConfig({ flow, … }): ${fields.join('; ')}`);
+  }
+  return value as ConfluoConfig;
+}
+
 export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
   const file = resolve(path);
   if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
-  let module: { default?: unknown; config?: unknown };
+  let module: { default?: unknown };
   try {
     module = (await import(pathToFileURL(file).href)) as typeof module;
   } catch (error) {
@@ -137,12 +162,8 @@ export async function loadConfigFile(path: string): Promise<ConfluoConfig> {
       : '';
     throw new ConfigError(`config file ${file} failed to load: ${message}${hint}`, { cause: error });
   }
-  const parsed = configSchema.safeParse(module.default ?? module.config);
-  if (!parsed.success) {
-    const fields = describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`);
-    throw new ConfigError(`config file ${file} must export default defineConfig({ flow, … }): ${fields.join('; ')}`);
-  }
-  return module.default as ConfluoConfig;
+  if (module.default === undefined) throw new ConfigError(`config file ${file} has no default export: export default defineConfig({ flow, … })`);
+  return checkConfig(module.default, `config file ${file} must export default`);
 }
 
 function integer(name: string, text: string | undefined, max = 65535, what = 'a port number', min = 0): number | undefined {
@@ -159,22 +180,32 @@ export function parseRoles(text: string): Settings['roles'] {
   return new Set(names.includes('all') ? (['ingest', 'process', 'deliver', 'pull'] as const) : (names as Array<Exclude<Role, 'all'>>));
 }
 
-export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, flags: Flags = {}): Settings {
-  const db = flags.db ?? env.CONFLUO_DB ?? config.db ?? 'sqlite:./.confluo/confluo.db';
+/**
+ * The database and the data folder: `--db`, else `CONFLUO_DB`, else the config's `db`, else the
+ * default file; credentials beside a SQLite file unless `CONFLUO_DATA_DIR` or the config's `dataDir`
+ * says otherwise. `confluo start` and every operator command find them here.
+ */
+export function resolveDatabase(config: Pick<ConfluoConfig, 'db' | 'dataDir'>, env: NodeJS.ProcessEnv, flags: Pick<Flags, 'db'> = {}): { db: string; dataDir: string } {
+  const db = flags.db ?? env.CONFLUO_DB ?? config.db ?? DEFAULTS.db;
   const sqliteFile = sqlitePath(db);
   const defaultDataDir = sqliteFile && sqliteFile !== ':memory:' ? dirname(sqliteFile) : resolve('.confluo');
-  const logLevel = env.CONFLUO_LOG_LEVEL ?? config.logLevel ?? 'info';
+  return { db, dataDir: resolve(env.CONFLUO_DATA_DIR ?? config.dataDir ?? defaultDataDir) };
+}
+
+export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, flags: Flags = {}): Settings {
+  const { db, dataDir } = resolveDatabase(config, env, flags);
+  const logLevel = env.CONFLUO_LOG_LEVEL ?? config.logLevel ?? DEFAULTS.logLevel;
   const level = configSchema.shape.logLevel.safeParse(logLevel);
   if (!level.success || level.data === undefined) throw new ConfigError(`CONFLUO_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   return {
-    roles: parseRoles(flags.role ?? env.CONFLUO_ROLE ?? 'all'),
+    roles: parseRoles(flags.role ?? env.CONFLUO_ROLE ?? DEFAULTS.role),
     flow: config.flow,
     integrations: config.integrations ?? [],
     sources: config.sources ?? [],
-    port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? 8080,
-    host: flags.host ?? env.CONFLUO_HOST ?? config.host ?? '127.0.0.1',
+    port: integer('--port', flags.port) ?? integer('CONFLUO_PORT', env.CONFLUO_PORT) ?? config.port ?? DEFAULTS.port,
+    host: flags.host ?? env.CONFLUO_HOST ?? config.host ?? DEFAULTS.host,
     db,
-    dataDir: resolve(env.CONFLUO_DATA_DIR ?? config.dataDir ?? defaultDataDir),
+    dataDir,
     logLevel: level.data,
     apiKeys: env.CONFLUO_API_KEYS,
     adminToken: env.CONFLUO_ADMIN_TOKEN,

@@ -32,6 +32,7 @@ import type { Source } from '../sources/source.js';
 import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
 import type { Store } from '../store/store.js';
 import type { EventTrace } from '../store/types.js';
+import { DEFAULTS, type Settings } from './config.js';
 
 export interface HubOptions {
   flow: Flow;
@@ -91,10 +92,33 @@ export interface Hub {
   readonly dispatcher: Dispatcher;
   readonly sources: SourceRunner;
   readonly log: Logger;
-  /** Starts the processor and the HTTP server; resolves with the base URL. */
+  /** Starts the processor, the dispatcher and the source schedule (as its roles say), without serving HTTP. */
+  start(): void;
+  /** Starts the loops (`start`) and the HTTP server; resolves with the base URL. */
   listen(options?: { port?: number; host?: string }): Promise<string>;
   /** Stops taking requests, lets the batch in hand commit, closes the store. */
   close(): Promise<void>;
+}
+
+/** A hub as resolved settings describe it (`confluo start`, the testing kit); `given` is what settings do not hold. */
+export function hubOptionsFrom(settings: Settings, given: Pick<HubOptions, 'store' | 'apiKeys' | 'adminTokens' | 'logger'>): HubOptions {
+  // The processor's lease is the store's business (openStore's `processLeaseMs`).
+  const { leaseMs: _processLeaseMs, ...processor } = settings.processor;
+  return {
+    ...given,
+    flow: settings.flow,
+    integrations: settings.integrations,
+    sources: settings.sources,
+    sourceRunner: settings.sourceRunner,
+    processor,
+    ingest: settings.ingest,
+    dispatcher: settings.delivery,
+    process: settings.roles.has('process'),
+    deliver: settings.roles.has('deliver'),
+    pull: settings.roles.has('pull'),
+    acceptEvents: settings.roles.has('ingest'),
+    outbound: settings.outbound,
+  };
 }
 
 function resultOf(trace: EventTrace | undefined): EventResult | undefined {
@@ -218,6 +242,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     }
   });
 
+  const start = () => {
+    if (options.process !== false) processor.start();
+    if (options.deliver !== false) dispatcher.start();
+    if (options.pull !== false) sources.start();
+  };
   let closed = false;
   return {
     app,
@@ -226,10 +255,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     dispatcher,
     sources,
     log,
-    async listen({ port = 8080, host = '127.0.0.1' } = {}) {
-      if (options.process !== false) processor.start();
-      if (options.deliver !== false) dispatcher.start();
-      if (options.pull !== false) sources.start();
+    start,
+    async listen({ port = DEFAULTS.port, host = DEFAULTS.host } = {}) {
+      start();
       const address = await app.listen({ port, host });
       return address;
     },

@@ -123,6 +123,7 @@ export function httpSink(options: HttpSinkOptions): Sink {
     useOutbound(hubPolicy) {
       if (own === undefined) policy = hubPolicy;
     },
+    through: (other) => httpSink({ ...options, dispatcher: other }),
     async send(delivery: DeliveryRequest, context: SinkContext): Promise<SinkResponse> {
       const method = (delivery.method ?? options.method ?? 'POST').toUpperCase();
       const body = JSON.stringify(delivery.body);
