@@ -45,6 +45,16 @@ describe('delivery', () => {
   const send = (number: string, name: string) => t!.send(envelope('crm:contact:updated', contact(number, name), { metadata: { wait: true } }));
   const deliveries = async (query = '') => (await t!.get(`/api/v1/deliveries?limit=1000${query}`)).body.items as any[];
   const detail = async (id: string) => (await t!.get(`/api/v1/deliveries/${id}`)).body;
+  /**
+   * Shows nothing is on its way, where waiting a while would only suggest it: a claim made now
+   * (with the pending deliveries due) starts nothing, and a stop lets every attempt already
+   * started reach the receiver. The dispatcher then starts again.
+   */
+  async function nothingGoesOut() {
+    expect(await t!.hub.dispatcher.tick()).toBe(0);
+    await t!.hub.dispatcher.stop();
+    t!.hub.dispatcher.start();
+  }
 
   it('signs every attempt with a webhook-id that stays the same across retries, verified by the standardwebhooks library', async () => {
     receiver = await startReceiver();
@@ -91,7 +101,7 @@ describe('delivery', () => {
     await send('1', 'Ana');
     await send('2', 'Bo');
     await eventually(async () => (await t!.get('/api/v1/integrations')).body.items[0].state === 'disabled', 5000, 'disabled');
-    await new Promise((r) => setTimeout(r, 200));
+    await nothingGoesOut();
     expect(receiver.received).toHaveLength(1);
     expect(alerts).toEqual([{ kind: 'integration.disabled', integration: 'desk', reason: 'the receiver answered 410 Gone', at: expect.any(Date) }]);
     expect((await deliveries('&status=pending')).length).toBe(2);
@@ -169,7 +179,7 @@ describe('delivery', () => {
     await hub({ integrations: [desk(receiver.url)] });
     expect((await t!.post('/api/v1/integrations/desk/pause')).body).toMatchObject({ state: 'paused' });
     for (let i = 0; i < 5; i++) await send(String(i), `N${i}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await nothingGoesOut();
     expect(receiver.received).toHaveLength(0);
     const listed = (await t!.get('/api/v1/integrations')).body.items[0];
     expect(listed).toMatchObject({ name: 'desk', state: 'paused', counts: { pending: 5, succeeded: 0 } });
@@ -257,7 +267,8 @@ describe('delivery', () => {
     await hub({ integrations: [desk(receiver.url, { autoDisable: { afterMs: 0, minFailures: 3 }, retry: { delaysMs: [0, 10, 10, 10, 10, 10, 10, 10] } })], onAlert: (a) => alerts.push(a) });
     await send('1015', 'Ana');
     await eventually(async () => (await t!.get('/api/v1/integrations')).body.items[0].state === 'disabled', 5000, 'auto-disable');
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually(async () => Date.parse((await deliveries())[0].nextAttemptAt) < Date.now(), 5000, 'the next attempt to come due');
+    await nothingGoesOut();
     expect(receiver.received).toHaveLength(3);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.reason).toMatch(/3 attempts in a row/);
@@ -295,7 +306,12 @@ describe('delivery', () => {
     await hub({ integrations: [digest] });
     for (const n of ['1', '2', '3']) await send(n, `N${n}`);
     await eventually(() => sent.reduce((s, m) => s + m.count, 0) === 3, 5000, 'digest');
-    await new Promise((r) => setTimeout(r, 1200));
+    // Once the window after the last one with items has ended, a close finds nothing to send:
+    // a digest for that empty window, or a second one for a full window, would show below.
+    const lastStart = Math.max(...sent.map((m) => Date.parse(m.start)));
+    await eventually(() => Date.now() >= lastStart + 2 * 1000, 5000, 'an empty window to end');
+    await t!.hub.dispatcher.closeDigests();
+    await nothingGoesOut();
     expect(sent.reduce((s, m) => s + m.count, 0)).toBe(3);
     expect(sent.flatMap((m) => m.keys).sort()).toEqual(['CC-1', 'CC-2', 'CC-3']);
     expect(new Set(sent.map((m) => m.start)).size).toBe(sent.length);
@@ -308,7 +324,7 @@ describe('delivery', () => {
     await hub({ integrations: [desk(receiver.url)], dispatcher: { pollMs: 10, leaseMs: 150 } });
     await send('1015', 'Ana');
     await eventually(async () => (await deliveries('&status=succeeded')).length === 1, 5000, 'the slow delivery');
-    await new Promise((r) => setTimeout(r, 100));
+    await nothingGoesOut(); // a second copy, started when the lease ran out, would have been received by now
     expect(receiver.received).toHaveLength(1);
   });
 

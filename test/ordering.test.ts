@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Processor } from '../src/engine/processor.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { createEventClient } from '../src/protocol/client.js';
-import { API_KEY, startTestHub, tempDir, type TestHub } from './support.js';
+import { API_KEY, eventually, startTestHub, tempDir, type TestHub } from './support.js';
 import { ledgerFlow } from './flows.js';
 
 const KEYS = 50;
@@ -37,11 +37,7 @@ describe('per-key order over HTTP', () => {
     );
     await dispatcher.close();
 
-    const deadline = Date.now() + 30_000;
-    while ((await t.get('/healthz')).body.queued > 0) {
-      if (Date.now() > deadline) throw new Error('processing did not finish');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(async () => (await t.get('/healthz')).body.queued === 0, 30_000, 'processing to finish');
 
     const labels = (key: string) => Array.from({ length: PER_KEY }, (_, i) => `${key}-${i}`);
     for (const key of keys) {

@@ -1,9 +1,10 @@
 // The read side: records, time travel from the audit trail, audit pages, event
 // traces, the admin token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, API_KEY, contact, envelope, startTestHub, type TestHub } from './support.js';
+import { ADMIN_TOKEN, API_KEY, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Timestamps have millisecond resolution: a moment taken after this lies strictly after everything before it. */
+const clockMovesOn = (from = Date.now()) => eventually(() => Date.now() > from, 1000, 'the clock to move on');
 
 describe('read API', () => {
   let t: TestHub;
@@ -20,12 +21,13 @@ describe('read API', () => {
       envelope('billing:subscription:changed', { documentType: 'CC', documentNumber: '1015', plan: 'pro', status: 'past_due' }, wait),
     ];
     for (const step of steps) {
-      await sleep(5);
       const answer = await t.send(step);
       expect(answer.body.payload.status).toBe('processed');
       ids.push(step.id);
-      await sleep(5);
-      moments.push(new Date().toISOString());
+      await clockMovesOn(); // the moment lies after this step...
+      const moment = new Date();
+      moments.push(moment.toISOString());
+      await clockMovesOn(moment.getTime()); // ...and before the next
     }
   });
   afterAll(async () => {

@@ -29,8 +29,12 @@ describe('customer-sync integrations', () => {
     await t.send({ ...envelope('crm:contact:updated', contact('1015', 'Ana')), metadata: { wait: true } });
     await t.send(billing('1015', 'pro', 'active'));
     await t.send(envelope('preferences:updated', { documentType: 'CC', documentNumber: '1015', language: 'es', marketingOptIn: false }, { metadata: { wait: true } }));
-    await eventually(() => desk.received.length === 2, 5000, 'two desk updates');
-    await new Promise((r) => setTimeout(r, 100));
+    // Every delivery, the PUT it makes included, is written with the event's processing, before its
+    // send returns: once all the desk's deliveries have settled, no other PUT is on its way.
+    await eventually(async () => {
+      const items = (await t!.get('/api/v1/deliveries?integration=support-desk')).body.items as Array<{ status: string }>;
+      return items.length >= 2 && items.every((d) => d.status !== 'pending');
+    }, 5000, 'the desk deliveries to settle');
     expect(desk.received).toHaveLength(2);
     const wh = new Webhook(secret);
     expect(desk.received.map((r) => [r.method, r.path, wh.verify(r.raw, r.headers as Record<string, string>)])).toEqual([

@@ -112,7 +112,8 @@ describe('Pix cash-out monitor, end to end', () => {
     let hub = await start();
     // Write the first cash-outs just after a window opens, so the kill below lands inside that window.
     const windowMs = 4000;
-    await new Promise((resolve) => setTimeout(resolve, windowMs - (Date.now() % windowMs) + 50));
+    const opens = Date.now() - (Date.now() % windowMs) + windowMs + 50;
+    await eventually(() => Date.now() >= opens, windowMs + 5_000, 'the next window to open');
     const windowOfFirst = Math.floor(Date.now() / windowMs);
     write(batch(60));
     const firstTotals = expectedTotals(written);
@@ -127,15 +128,18 @@ describe('Pix cash-out monitor, end to end', () => {
     hub = await start();
     write(batch(30)); // and while it runs again
 
-    const watched = expectedTotals(written, new Set(WATCHED));
     const all = expectedTotals(written);
     await eventually(async () => (await countOf(hub, '0001-1')) === all.get('0001-1')?.count && (await countOf(hub, '0002-9')) === all.get('0002-9')?.count, 15_000, 'every line applied');
-    const wanted = [...watched.values()].reduce((s, t) => s + t.count, 0);
+    const wanted = [...expectedTotals(written, new Set(WATCHED)).values()].reduce((s, t) => s + t.count, 0);
     const seenCount = () =>
       slack.received.flatMap((r) => rowsOf(r.body).rows).reduce((s, row) => s + row.count, 0);
     await eventually(() => seenCount() >= wanted, 20_000, 'digests of every window');
-    // One more window length: a repeated digest would show up now.
-    await new Promise((resolve) => setTimeout(resolve, 4500));
+    // A marker cash-out in a later window: once its digest is in and no delivery is pending, every
+    // window before it has been closed and sent, so a repeated digest would show up now.
+    write([pixLine(WATCHED[0] as string, 4242, 'pix.cashout')]);
+    await eventually(() => seenCount() >= wanted + 1, 20_000, "the marker's digest");
+    await eventually(async () => (await api(hub, '/api/v1/deliveries?status=pending')).body.items.length === 0, 10_000, 'no digest on its way');
+    const watched = expectedTotals(written, new Set(WATCHED));
 
     const digests = slack.received.map((r) => rowsOf(r.body));
     // One message per window.

@@ -3,9 +3,9 @@
 // (both wake it) or the poll comes round.
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customer } from '../../examples/customer-sync/flow.js';
-import { tempDir } from '../../test/support.js';
+import { eventually, tempDir } from '../../test/support.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { Dispatcher } from './dispatcher.js';
 import { defineIntegration } from './integration.js';
@@ -15,6 +15,7 @@ describe('Dispatcher', () => {
   let dir: ReturnType<typeof tempDir>;
   let store: SqliteStore;
   afterEach(async () => {
+    vi.useRealTimers();
     await store?.close();
     dir?.remove();
   });
@@ -34,15 +35,20 @@ describe('Dispatcher', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     let sent = 0;
     const desk = defineIntegration({ name: 'desk', on: { entity: customer }, map: () => ({ body: null }), concurrency: 8, sink: functionSink(async () => void ((sent += 1), await held)) });
+    // The poll's nap (and the sink's 15 s timeout) run on the fake clock: "no second claim" is
+    // checked by moving it; vi.waitUntil moves it 50 ms a look as it polls.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
     dispatcher.start();
     try {
-      while (sent < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      await vi.waitUntil(() => sent === 3, { timeout: 10_000 });
       // All three in flight, five slots free: a second claim now could only come back empty.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await vi.advanceTimersByTimeAsync(5_000);
       expect(claims).toBe(1);
+      // The nap's timer stays on the fake clock, which stops moving here: only a finished delivery can end it.
+      vi.useRealTimers();
       release();
-      while ((await store.listDeliveries({ status: 'succeeded', limit: 10 })).length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      await eventually(async () => (await store.listDeliveries({ status: 'succeeded', limit: 10 })).length === 3, 10_000, 'the released deliveries to succeed');
       expect(claims).toBeGreaterThan(1);
     } finally {
       release();

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flow } from '../../examples/customer-sync/flow.js';
 import { eventually, tempDir } from '../../test/support.js';
 import { SqliteStore } from '../store/sqlite/index.js';
@@ -27,6 +27,7 @@ describe('Processor', () => {
   let store: SqliteStore;
   let processor: Processor | undefined;
   afterEach(async () => {
+    vi.useRealTimers();
     await processor?.stop();
     processor = undefined;
     await store?.close();
@@ -51,18 +52,21 @@ describe('Processor', () => {
     const processed = async () => (await store.stats()).queued === 0;
 
     await store.accept([event('a', '1'), event('b', '2')]);
+    // The nap runs on the fake clock: "no claim while it lasts" is checked by moving the clock.
+    // vi.waitUntil, as it polls, moves it 50 ms a look, far short of the 60 s nap.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 10, idlePollMs: 60_000 });
     processor.start();
-    {
-      while (!(await processed())) await new Promise((resolve) => setTimeout(resolve, 5));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(claims).toBe(1);
-      await store.accept([event('c', '1')]);
-      processor.wake();
-      while (!(await processed())) await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(claims).toBe(2);
-      expect((await store.getRecord('customer', 'CC-1'))?.version).toBe(2);
-    }
+    await vi.waitUntil(processed, { timeout: 10_000 });
+    await vi.advanceTimersByTimeAsync(50_000);
+    expect(claims).toBe(1);
+    // The nap's timer stays on the fake clock, which stops moving here: only the wake can end it.
+    vi.useRealTimers();
+    await store.accept([event('c', '1')]);
+    processor.wake();
+    await eventually(processed, 10_000, 'the woken processor to take the new event');
+    expect(claims).toBe(2);
+    expect((await store.getRecord('customer', 'CC-1'))?.version).toBe(2);
   });
 
   it('parks only the key whose event the store refuses; the rest of the batch commits', async () => {

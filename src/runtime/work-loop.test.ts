@@ -1,19 +1,47 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+// Naps run on vitest's fake clock, so "still napping" is checked by moving the
+// clock, not by hoping a real sleep is long enough on a loaded machine. The
+// loop's yield between steps (node:timers/promises setImmediate) stays real.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WorkLoop } from './work-loop.js';
 
+/** A step's own work taking `ms` on the fake clock. */
+const work = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A promise and the function that resolves it. */
+function signal(): { reached: Promise<void>; reach: () => void } {
+  let reach!: () => void;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  return { reached, reach };
+}
+
+/** Whether `promise` has settled once what is due at the current fake time has run. */
+async function settledNow(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void promise.then(() => (settled = true));
+  await vi.advanceTimersByTimeAsync(0);
+  return settled;
+}
+
 describe('WorkLoop', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
   it('runs steps back to back while they ask for no nap, and naps as long as a step asks', async () => {
     const at: number[] = [];
-    const loop = new WorkLoop(async () => (at.push(performance.now()), at.length < 3 ? 0 : 60_000));
+    const third = signal();
+    const loop = new WorkLoop(async () => {
+      at.push(performance.now());
+      if (at.length < 3) return 0;
+      third.reach();
+      return 60_000;
+    });
     loop.start();
     loop.start(); // a second start is a no-op, not a second loop
-    await sleep(50);
+    await third.reached;
+    await vi.advanceTimersByTimeAsync(59_999);
     expect(at).toHaveLength(3);
-    const stopping = performance.now();
-    await loop.stop();
-    // stop() cuts the long nap short.
-    expect(performance.now() - stopping).toBeLessThan(1_000);
+    // stop() cuts the long nap short: it resolves with the clock still short of the nap's end.
+    expect(await settledNow(loop.stop())).toBe(true);
     expect(at).toHaveLength(3);
   });
 
@@ -25,12 +53,14 @@ describe('WorkLoop', () => {
       return 60_000;
     });
     loop.start();
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(59_999);
     expect(rounds).toBe(1);
     loop.wake();
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(0);
     // The wake ended the first nap; the one kept from round 2 ended the second at once.
     expect(rounds).toBe(3);
+    await vi.advanceTimersByTimeAsync(59_999);
+    expect(rounds).toBe(3); // the kept wake was used up: the third nap runs its course
     await loop.stop();
   });
 
@@ -39,25 +69,39 @@ describe('WorkLoop', () => {
     let started = 0;
     const loop = new WorkLoop(async () => {
       started += 1;
-      await sleep(50);
+      await work(50);
       finished += 1;
       return 0;
     });
     loop.start();
-    await sleep(10);
-    await loop.stop();
+    await vi.advanceTimersByTimeAsync(10);
+    const stopping = loop.stop();
+    expect(await settledNow(stopping)).toBe(false); // the step is 40 ms from its end
+    await vi.advanceTimersByTimeAsync(40);
+    await stopping;
     expect({ started, finished }).toEqual({ started: 1, finished: 1 });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(started).toBe(1);
   });
 });
 
 describe('WorkLoop, the edges', () => {
+  afterEach(() => vi.useRealTimers());
+
   it('lets timers and I/O run between steps that ask for no nap, even when a step never waits on I/O', async () => {
+    // Real timers: the test is about a real timer getting its turn.
     let rounds = 0;
     let roundsWhenTimerRan: number | undefined;
-    const loop = new WorkLoop(async () => ((rounds += 1), rounds < 1_000 ? 0 : 60_000));
+    const last = signal();
+    const loop = new WorkLoop(async () => {
+      rounds += 1;
+      if (rounds < 1_000) return 0;
+      last.reach();
+      return 60_000;
+    });
     setTimeout(() => (roundsWhenTimerRan = rounds), 0);
     loop.start();
-    await sleep(100);
+    await last.reached;
     await loop.stop();
     expect(rounds).toBe(1_000);
     // Without a yield between steps, the timer would only run once all 1,000 rounds were done.
@@ -65,29 +109,36 @@ describe('WorkLoop, the edges', () => {
   });
 
   it('a start while a stop is under way runs one loop at a time, and that stop resolves', async () => {
+    vi.useFakeTimers();
     let inStep = 0;
     let overlapped = false;
     let steps = 0;
+    const second = signal();
     const loop = new WorkLoop(async () => {
       inStep += 1;
       if (inStep > 1) overlapped = true;
       steps += 1;
-      await sleep(20);
+      if (steps === 2) second.reach();
+      await work(20);
       inStep -= 1;
       return 0;
     });
     loop.start();
-    await sleep(5);
+    await vi.advanceTimersByTimeAsync(5);
     const stopping = loop.stop();
     loop.start();
+    await vi.advanceTimersByTimeAsync(15);
     await stopping;
-    await sleep(60);
+    await second.reached;
     expect(steps).toBeGreaterThan(1);
-    await loop.stop();
+    const stopped = loop.stop();
+    await vi.advanceTimersByTimeAsync(20);
+    await stopped;
     expect(overlapped).toBe(false);
   });
 
   it('stop before start and start after stop work; a step that throws naps and goes on', async () => {
+    vi.useFakeTimers();
     let steps = 0;
     const loop = new WorkLoop(async () => {
       steps += 1;
@@ -96,14 +147,14 @@ describe('WorkLoop, the edges', () => {
     });
     await loop.stop();
     loop.start();
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(500);
     expect(steps).toBe(1); // napping after the throw, not spinning
     loop.wake();
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(0);
     expect(steps).toBe(2);
     await loop.stop();
     loop.start();
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(0);
     expect(steps).toBe(3);
     await loop.stop();
   });

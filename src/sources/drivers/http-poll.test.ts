@@ -7,6 +7,7 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/support.js';
 import { ConfigError } from '../../errors/index.js';
 import { outboundPolicy } from '../../security/outbound-policy.js';
 import type { Json } from '../../store/types.js';
@@ -517,7 +518,7 @@ describe('cancellation and closing', () => {
     const api = await startApi(() => 'hang');
     const controller = new AbortController();
     const pulling = driver({ url: `${api.origin}/items` }).pull(null, context(controller.signal));
-    await waitFor(() => api.seen.length === 1);
+    await eventually(() => api.seen.length === 1, 4_000, 'the request to reach the API');
     controller.abort(new Error('hub closing'));
     const error = await failure(pulling);
     expect(error.message).toBe(`GET ${api.origin}/items cancelled`);
@@ -528,7 +529,7 @@ describe('cancellation and closing', () => {
     const api = await startApi(() => ({ status: 500 }));
     const controller = new AbortController();
     const pulling = driver({ url: `${api.origin}/items`, retryDelayMs: 60_000 }).pull(null, context(controller.signal));
-    await waitFor(() => api.seen.length === 1);
+    await eventually(() => api.seen.length === 1, 4_000, 'the request to reach the API');
     controller.abort();
     expect((await failure(pulling)).message).toContain('cancelled');
     expect(api.seen).toHaveLength(1);
@@ -540,7 +541,7 @@ describe('cancellation and closing', () => {
     await source.pull(null, context());
     expect(api.sockets.size).toBeGreaterThan(0);
     await source.close?.();
-    await waitFor(() => api.sockets.size === 0);
+    await eventually(() => api.sockets.size === 0, 4_000, 'the sockets to close');
     expect((await failure(source.pull(null, context()))).message).toBe(`GET ${api.origin}/items: the driver is closed`);
   });
 });
@@ -576,7 +577,3 @@ describe('options', () => {
     expect(driver({ url: 'https://api.example.com/items' }).kind).toBe('http-poll');
   });
 });
-
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
