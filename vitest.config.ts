@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `confluo` imports inside the repository (the examples) resolve to src/, as in bin/confluo.mjs.
+  ssr: { resolve: { conditions: ['confluo-source'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 60_000,

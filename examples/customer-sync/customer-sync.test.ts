@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { defineConfig } from '../../src/index.js';
-import { createTestHub } from '../../src/testing/index.js';
+import { defineConfig } from 'confluo';
+import { createTestHub } from 'confluo/testing';
 import { contactUpdated, customer, flow, subscriptionChanged } from './flow.js';
 import { integrationsFromEnv } from './integrations.js';
 

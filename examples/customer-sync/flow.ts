@@ -1,7 +1,7 @@
 // The customer-sync example: a CRM, a billing system and a preferences
 // service each own a part of one unified customer record.
 import { z } from 'zod';
-import { defineEntity, defineEvent, defineFlow, defineRule } from '../../src/index.js';
+import { defineEntity, defineEvent, defineFlow, defineRule } from 'confluo';
 
 export const customer = defineEntity({
   name: 'customer',

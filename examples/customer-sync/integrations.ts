@@ -3,8 +3,8 @@
 //   contact or billing, signed with SUPPORT_DESK_SECRET (Standard Webhooks);
 // - billing-alerts: a Slack message to SLACK_WEBHOOK_URL when a customer's
 //   billing status becomes past_due.
-import { defineIntegration, parseDurationList, restSink, skip, slackSink, type Integration } from '../../src/index.js';
-import { context, escapeMrkdwn, header, section, slackMessage } from '../../src/delivery/slack/index.js';
+import { defineIntegration, parseDurationList, restSink, skip, slackSink, type Integration } from 'confluo';
+import { context, escapeMrkdwn, header, section, slackMessage } from 'confluo/slack';
 import { customer } from './flow.js';
 
 export function integrationsFromEnv(env: NodeJS.ProcessEnv = process.env): Integration[] {

@@ -4,8 +4,8 @@
 //   when set), following `next` cursors, and feed each subscription to
 //   `billing:subscription:changed`. Off while BILLING_API_URL is unset.
 import { z } from 'zod';
-import { defineSource, type Source } from '../../src/index.js';
-import { httpPoll } from '../../src/sources/drivers/index.js';
+import { defineSource, type Source } from 'confluo';
+import { httpPoll } from 'confluo/sources';
 import { subscriptionChanged } from './flow.js';
 
 /** One subscription as the billing system exports it. */

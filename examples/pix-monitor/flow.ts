@@ -1,7 +1,7 @@
 // The Pix cash-out monitor: a payments team tails its transaction log and
 // keeps, per account, how many Pix cash-outs there were and how much left.
 import { z } from 'zod';
-import { defineEntity, defineEvent, defineFlow, defineRule } from '../../src/index.js';
+import { defineEntity, defineEvent, defineFlow, defineRule } from 'confluo';
 
 export const account = defineEntity({
   name: 'account',

@@ -2,8 +2,8 @@
 // SLACK_WEBHOOK_URL listing, for each watched account (PIX_WATCHED_ACCOUNTS)
 // with cash-outs in the window, how many and how much, in pt-BR (R$ 1.234,56).
 // A window without cash-outs of watched accounts sends nothing.
-import { defineIntegration, skip, slackSink, type Integration } from '../../src/index.js';
-import { digestMessage, foldDigest } from '../../src/delivery/slack/index.js';
+import { defineIntegration, skip, slackSink, type Integration } from 'confluo';
+import { digestMessage, foldDigest } from 'confluo/slack';
 import { cashoutRegistered } from './flow.js';
 import { digestWindowMs } from './sources.js';
 

@@ -3,8 +3,8 @@
 // by account. The line's own eventId makes the event id, so a line read twice
 // (a lost checkpoint, a reset) is never counted twice.
 import { z } from 'zod';
-import { defineSource, parseDuration, type Source } from '../../src/index.js';
-import { logTail } from '../../src/sources/drivers/index.js';
+import { defineSource, parseDuration, type Source } from 'confluo';
+import { logTail } from 'confluo/sources';
 import { cashoutRegistered } from './flow.js';
 
 /** One line of the log, as the payments platform writes it. */

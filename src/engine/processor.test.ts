@@ -104,9 +104,13 @@ describe('Processor', () => {
   });
 
   it('keeps other keys flowing past an event whose key no longer reads back as written', async () => {
-    await openStore();
-    // Accepted by a store before the door refused lone surrogates: the key's bytes do not round-trip.
+    const { db } = await openStore();
+    // Accepted by a store before the door refused lone surrogates. Node 20 writes the surrogate's
+    // own bytes, which read back as other characters, so the key parks; Node 24 writes U+FFFD for
+    // it, in the row and in every lookup alike, so the key reads back consistently and is processed.
     const broken = { ...event('x1', '9'), key: 'k\ud800' };
+    const replaced = (db.prepare('SELECT hex(?) AS bytes').get(broken.key) as { bytes: string }).bytes === '6BEFBFBD';
+    db.close();
     await store.accept([broken]);
     processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 100, idlePollMs: 10, errorBackoffMs: 10 });
     processor.start();
@@ -114,6 +118,6 @@ describe('Processor', () => {
     await store.accept([{ ...broken, eventId: 'x2' }, event('ok', '1')]);
     processor.wake();
     await eventually(async () => (await status('ok')) === 'processed', 10_000, 'the good key to be processed');
-    await eventually(async () => (await status('x2')) === 'parked', 10_000, 'the broken key to park');
+    await eventually(async () => (await status('x2')) === (replaced ? 'processed' : 'parked'), 10_000, 'the broken key to settle');
   });
 });

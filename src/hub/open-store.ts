@@ -1,12 +1,13 @@
 // Picks the store driver from a database URL: `sqlite:<path>` (the default,
 // embedded) or `postgres://…` / `postgresql://…` (shared by many processes).
 // Opening migrates the schema, so every start brings the database up to date.
+// A driver is imported when a store of its kind is opened, so importing
+// `confluo` loads neither better-sqlite3 (native) nor pg.
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors/index.js';
 import type { ModeReport } from '../security/private-files.js';
 import type { Store } from '../store/store.js';
-import { PostgresStore, type StoreLog } from '../store/postgres/index.js';
-import { SqliteStore } from '../store/sqlite/index.js';
+import type { StoreLog } from '../store/postgres/index.js';
 
 export function sqlitePath(url: string): string | undefined {
   if (!url.startsWith('sqlite:')) return undefined;
@@ -29,12 +30,14 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const path = sqlitePath(url);
   if (path !== undefined) {
     if (path.length === 0) throw new ConfigError(`database URL "${url}" names no file: use sqlite:./path/to/file.db`);
+    const { SqliteStore } = await import('../store/sqlite/index.js');
     const { onCheckpointFailure, onLooseModes } = options;
     const store = new SqliteStore({ path, ...(onCheckpointFailure ? { onCheckpointFailure } : {}), ...(onLooseModes ? { onLooseModes } : {}) });
     await store.init();
     return store;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresStore } = await import('../store/postgres/index.js');
     const store = new PostgresStore({ url, ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}), ...(options.log ? { log: options.log } : {}) });
     try {
       await store.init();
