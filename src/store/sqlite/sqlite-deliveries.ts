@@ -277,7 +277,7 @@ export class SqliteDeliveries implements DeliveryStore {
   #restartCycle(now: number) {
     const statement = this.#prepare(
       `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = @now, next_attempt_at = @now, trigger = 'manual',
-         lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = @now WHERE seq = @seq AND ${REPLAYABLE}`,
+         completed_at = NULL, updated_at = @now WHERE seq = @seq AND ${REPLAYABLE}`,
     );
     return (seq: number) => statement.run({ now, seq });
   }
