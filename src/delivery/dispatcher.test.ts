@@ -23,18 +23,18 @@ describe('Dispatcher', () => {
     dir = tempDir();
     store = new SqliteStore({ path: join(dir.path, 'dispatch.db') });
     await store.init();
-    await store.registerIntegrations(['desk'], Date.now());
+    await store.deliveries.registerIntegrations(['desk'], Date.now());
     const pending = (n: number) => ({ deliveryId: `d-${n}`, integration: 'desk', kind: 'change' as const, entity: 'customer', key: `K${n}`, eventId: `e-${n}`, version: 1, request: { body: { n } }, status: 'pending' as const, createdAt: Date.now() - 1 });
-    await store.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
+    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
 
     let claims = 0;
-    const claim = store.claimDeliveries.bind(store);
-    store.claimDeliveries = async (...args) => ((claims += 1), claim(...args));
+    const claim = store.deliveries.claimDeliveries.bind(store.deliveries);
+    store.deliveries.claimDeliveries = async (...args) => ((claims += 1), claim(...args));
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     let sent = 0;
     const desk = defineIntegration({ name: 'desk', on: { entity: customer }, map: () => ({ body: null }), concurrency: 8, sink: functionSink(async () => void ((sent += 1), await held)) });
-    const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
+    const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
     dispatcher.start();
     try {
       while (sent < 3) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -42,7 +42,7 @@ describe('Dispatcher', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(claims).toBe(1);
       release();
-      while ((await store.listDeliveries({ status: 'succeeded', limit: 10 })).length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      while ((await store.deliveries.listDeliveries({ status: 'succeeded', limit: 10 })).length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
       expect(claims).toBeGreaterThan(1);
     } finally {
       release();

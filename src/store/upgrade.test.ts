@@ -58,9 +58,9 @@ const RELEASE_ROWS = `
 async function worksAfterUpgrade(store: Store): Promise<void> {
   const now = Date.now();
 
-  expect(await store.getRecord('customer', 'K1')).toMatchObject({ version: 1, parts: { crm: { name: 'Ada' } } });
-  expect(await store.listAudit('customer', 'K1', { limit: 10 })).toMatchObject([{ field: 'name', newValue: 'Ada', eventId: 'e-1' }]);
-  expect(await store.getEvent('e-1')).toMatchObject({
+  expect(await store.records.getRecord('customer', 'K1')).toMatchObject({ version: 1, parts: { crm: { name: 'Ada' } } });
+  expect(await store.records.listAudit('customer', 'K1', { limit: 10 })).toMatchObject([{ field: 'name', newValue: 'Ada', eventId: 'e-1' }]);
+  expect(await store.records.getEvent('e-1')).toMatchObject({
     status: 'processed',
     result: { version: 1, changedParts: ['crm'] },
     changes: [{ version: 1, changedParts: ['crm'] }],
@@ -68,10 +68,10 @@ async function worksAfterUpgrade(store: Store): Promise<void> {
   });
 
   // The queued event is claimed with its key's record, and commits on top of it.
-  const batch = await store.claimBatch(10);
+  const batch = await store.inbox.claimBatch(10);
   expect(batch.events.map((e) => e.eventId)).toEqual(['e-2']);
   expect(batch.records.get(recordId('customer', 'K1'))?.version).toBe(1);
-  await store.commitBatch({
+  await store.inbox.commitBatch({
     records: [{ record: { entity: 'customer', key: 'K1', version: 2, parts: { crm: { name: 'Ada L.' } }, createdAt: 1001, updatedAt: now }, expectedVersion: 1 }],
     audit: [],
     changes: [],
@@ -80,21 +80,21 @@ async function worksAfterUpgrade(store: Store): Promise<void> {
     processed: [{ seq: batch.events[0]!.seq, eventId: 'e-2', result: { entity: 'customer', key: 'K1', version: 2, changedParts: ['crm'] }, at: now }],
     parked: [],
   });
-  expect((await store.getRecord('customer', 'K1'))?.version).toBe(2);
+  expect((await store.records.getRecord('customer', 'K1'))?.version).toBe(2);
 
   // New events get seqs after the old ones.
-  const [accepted] = await store.accept([{ eventId: 'e-4', name: 'crm:contact:updated', version: 1, flowId: 'f-4', entity: 'customer', key: 'K3', envelope: {}, acceptedAt: now }]);
+  const [accepted] = await store.inbox.accept([{ eventId: 'e-4', name: 'crm:contact:updated', version: 1, flowId: 'f-4', entity: 'customer', key: 'K3', envelope: {}, acceptedAt: now }]);
   expect(accepted).toMatchObject({ status: 'accepted', seq: expect.any(Number) });
   expect(accepted?.status === 'accepted' && accepted.seq).toBeGreaterThan(3);
 
-  expect(await store.listParked()).toMatchObject([{ key: 'K2', eventId: 'e-3', error: { code: 'RULE_FAILED' }, waiting: 1 }]);
-  expect(await store.retryParked('customer', 'K2')).toBe(true);
+  expect(await store.inbox.listParked()).toMatchObject([{ key: 'K2', eventId: 'e-3', error: { code: 'RULE_FAILED' }, waiting: 1 }]);
+  expect(await store.inbox.retryParked('customer', 'K2')).toBe(true);
 
   // The old process's lease ran out long ago: the delivery is due, and settles.
-  const claimed = await store.claimDeliveries([{ integration: 'crm-out', limit: 10, ordered: true }], { now, leaseMs: 30_000, owner: 'new-process' });
+  const claimed = await store.deliveries.claimDeliveries([{ integration: 'crm-out', limit: 10, ordered: true }], { now, leaseMs: 30_000, owner: 'new-process' });
   expect(claimed).toMatchObject([{ deliveryId: 'd-1', request: { body: { name: 'Ada' } } }]);
   const attempt = { deliveryId: 'd-1', attempt: 1, trigger: 'scheduled' as const, startedAt: now, durationMs: 5, method: 'POST', url: 'http://127.0.0.1/x' };
-  const settled = await store.settleAttempts(
+  const settled = await store.deliveries.settleAttempts(
     [
       {
         attempt: { ...attempt, requestHeaders: {}, status: 200, response: 'ok', error: null, outcome: 'succeeded', nextAttemptAt: null },
@@ -107,20 +107,20 @@ async function worksAfterUpgrade(store: Store): Promise<void> {
     now,
   );
   expect(settled).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
-  expect(await store.getDelivery('d-1')).toMatchObject({ status: 'succeeded', log: [{ status: 200 }] });
-  expect(await store.retryDelivery('d-1', now)).toBe(true);
+  expect(await store.deliveries.getDelivery('d-1')).toMatchObject({ status: 'succeeded', log: [{ status: 200 }] });
+  expect(await store.deliveries.retryDelivery('d-1', now)).toBe(true);
 
-  expect(await store.takeDigestWindow('crm-digest', 60_000, now)).toMatchObject({ windowStart: 0, items: [{ eventId: 'e-1', item: { name: 'Ada' } }] });
+  expect(await store.deliveries.takeDigestWindow('crm-digest', 60_000, now)).toMatchObject({ windowStart: 0, items: [{ eventId: 'e-1', item: { name: 'Ada' } }] });
 
-  expect(await store.getSource('crm-pull')).toMatchObject({ checkpoint: { cursor: 'c-1' }, nextRunAt: 4000, lastRun: { runId: 'r-1', status: 'succeeded' } });
-  expect(await store.listRejected('crm-pull', { limit: 10 })).toMatchObject([{ itemId: 'item-9', raw: { id: 'item-9' } }]);
-  expect(await store.startSourceRun('crm-pull', { runId: 'r-2', owner: 'new-process', trigger: 'manual', now, leaseMs: 30_000, onlyIfDue: true })).toEqual({
+  expect(await store.sources.getSource('crm-pull')).toMatchObject({ checkpoint: { cursor: 'c-1' }, nextRunAt: 4000, lastRun: { runId: 'r-1', status: 'succeeded' } });
+  expect(await store.sources.listRejected('crm-pull', { limit: 10 })).toMatchObject([{ itemId: 'item-9', raw: { id: 'item-9' } }]);
+  expect(await store.sources.startSourceRun('crm-pull', { runId: 'r-2', owner: 'new-process', trigger: 'manual', now, leaseMs: 30_000, onlyIfDue: true })).toEqual({
     checkpoint: { cursor: 'c-1' },
   });
 
   // Tables the release did not have are there too.
-  expect(await store.createKey({ id: 'k-1', name: 'ci', hash: 'ab'.repeat(32), scopes: ['read'], events: null, signingSecret: null, createdAt: now })).toBe(true);
-  expect(await store.findKey('ab'.repeat(32))).toMatchObject({ name: 'ci' });
+  expect(await store.access.createKey({ id: 'k-1', name: 'ci', hash: 'ab'.repeat(32), scopes: ['read'], events: null, signingSecret: null, createdAt: now })).toBe(true);
+  expect(await store.access.findKey('ab'.repeat(32))).toMatchObject({ name: 'ci' });
 }
 
 describe('upgrading a database the last release made', () => {

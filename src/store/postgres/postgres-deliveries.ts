@@ -1,4 +1,4 @@
-// The outbound half of the PostgreSQL store (the DeliveryStore port). Claims
+// The deliveries part of the PostgreSQL store (the DeliveryStore port). Claims
 // lock rows with `FOR UPDATE SKIP LOCKED`, so dispatchers in many processes
 // share the due deliveries without waiting on each other; a lease makes a
 // killed dispatcher's deliveries due again.

@@ -1,4 +1,4 @@
-// The sources half of the PostgreSQL store (the SourceStore port). The
+// The sources part of the PostgreSQL store (the SourceStore port). The
 // source's row is locked (`FOR UPDATE`) by every step that reads its lease and
 // then writes, so processes on many machines agree on who runs it; a page's
 // events, rejects and checkpoint commit together, only for the lease holder.

@@ -1,4 +1,4 @@
-// The outbound half of the SQLite store (the DeliveryStore port), sharing the
+// The deliveries part of the SQLite store (the DeliveryStore port), sharing the
 // hub's one connection.
 //
 // Leases live in this object, not in the delivery rows. An embedded SQLite

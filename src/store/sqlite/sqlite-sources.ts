@@ -1,4 +1,4 @@
-// The sources half of the SQLite store (the SourceStore port), on the hub's one
+// The sources part of the SQLite store (the SourceStore port), on the hub's one
 // connection. A page's events, its rejects and the checkpoint after it are one
 // transaction, guarded by the lease: a run that lost its lease writes nothing.
 import type Database from 'better-sqlite3';
