@@ -2,8 +2,8 @@
 // their audit trail, event traces.
 import type pg from 'pg';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, FieldDiff, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, StoredRecord } from '../types.js';
 
 export class PostgresRecords implements RecordStore {
   readonly #pool: pg.Pool;
@@ -30,50 +30,12 @@ export class PostgresRecords implements RecordStore {
     const row = rows[0];
     if (!row) return undefined;
     const [changes, deliveries] = await Promise.all([
-      this.#pool.query<{ version: number; rule: string; changed_parts: string; diffs: string; at: number }>(
-        'SELECT version, rule, changed_parts, diffs, at FROM changes WHERE event_id = $1 ORDER BY id',
-        [eventId],
-      ),
-      this.#pool.query<{
-        delivery_id: string;
-        integration: string;
-        status: EventTrace['deliveries'][number]['status'];
-        attempts: number;
-        total_attempts: number;
-        last_error: string | null;
-        last_status: number | null;
-        created_at: number;
-        completed_at: number | null;
-      }>(
+      this.#pool.query<ChangeTraceRow>('SELECT version, rule, changed_parts, diffs, at FROM changes WHERE event_id = $1 ORDER BY id', [eventId]),
+      this.#pool.query<DeliveryTraceRow>(
         'SELECT delivery_id, integration, status, attempts, total_attempts, last_error, last_status, created_at, completed_at FROM deliveries WHERE event_id = $1 ORDER BY seq',
         [eventId],
       ),
     ]);
-    return {
-      eventId: row.event_id,
-      name: row.name,
-      version: row.version,
-      flowId: row.flow_id,
-      entity: row.entity,
-      key: row.key,
-      status: row.status,
-      acceptedAt: row.accepted_at,
-      processedAt: row.processed_at,
-      result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
-      error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
-      changes: changes.rows.map((c) => ({ version: c.version, rule: c.rule, changedParts: JSON.parse(c.changed_parts) as string[], diffs: JSON.parse(c.diffs) as FieldDiff[], at: c.at })),
-      deliveries: deliveries.rows.map((d) => ({
-        deliveryId: d.delivery_id,
-        integration: d.integration,
-        status: d.status,
-        attempts: d.attempts,
-        totalAttempts: d.total_attempts,
-        lastError: d.last_error,
-        lastStatus: d.last_status,
-        createdAt: d.created_at,
-        completedAt: d.completed_at,
-      })),
-    };
+    return toEventTrace(row, changes.rows, deliveries.rows);
   }
-
 }

@@ -2,8 +2,8 @@
 // one connection: records, their audit trail, event traces.
 import type Database from 'better-sqlite3';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toRecord, type AuditRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, FieldDiff, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, StoredRecord } from '../types.js';
 import { Statements } from './statements.js';
 
 function prepare(db: Database.Database) {
@@ -44,34 +44,6 @@ export class SqliteRecords implements RecordStore {
   async getEvent(eventId: string): Promise<EventTrace | undefined> {
     const row = this.#sql.getEvent.get(eventId) as InboxRow | undefined;
     if (!row) return undefined;
-    const changes = (this.#sql.changesOfEvent.all(eventId) as Array<{ version: number; rule: string; changed_parts: string; diffs: string; at: number }>).map(
-      (c) => ({ version: c.version, rule: c.rule, changedParts: JSON.parse(c.changed_parts) as string[], diffs: JSON.parse(c.diffs) as FieldDiff[], at: c.at }),
-    );
-    return {
-      eventId: row.event_id,
-      name: row.name,
-      version: row.version,
-      flowId: row.flow_id,
-      entity: row.entity,
-      key: row.key,
-      status: row.status,
-      acceptedAt: row.accepted_at,
-      processedAt: row.processed_at,
-      result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
-      error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
-      changes,
-      deliveries: (this.#sql.deliveriesOfEvent.all(eventId) as Array<Record<string, unknown>>).map((d) => ({
-        deliveryId: d.delivery_id as string,
-        integration: d.integration as string,
-        status: d.status as EventTrace['deliveries'][number]['status'],
-        attempts: d.attempts as number,
-        totalAttempts: d.total_attempts as number,
-        lastError: d.last_error as string | null,
-        lastStatus: d.last_status as number | null,
-        createdAt: d.created_at as number,
-        completedAt: d.completed_at as number | null,
-      })),
-    };
+    return toEventTrace(row, this.#sql.changesOfEvent.all(eventId) as ChangeTraceRow[], this.#sql.deliveriesOfEvent.all(eventId) as DeliveryTraceRow[]);
   }
-
 }
