@@ -2,7 +2,7 @@
 // not a driver's business: the columns a new delivery starts with, when a
 // delivery counts as finished, what a retry or replay starts over and which
 // deliveries a replay selects. The SQL around them stays per driver.
-import type { AttemptSettlement, Delivery, DeliveryAttempt, DeliveryStatus, NewDelivery } from './delivery-types.js';
+import { DELIVERY_STATUSES, type AttemptSettlement, type Delivery, type DeliveryAttempt, type DeliveryStatus, type DigestWindow, type IntegrationRow, type IntegrationState, type NewDelivery } from './delivery-types.js';
 
 export interface DeliveryRowDb {
   seq: number;
@@ -116,6 +116,67 @@ export const toAttempt = (a: AttemptRowDb): DeliveryAttempt => ({
   outcome: a.outcome,
   nextAttemptAt: a.next_attempt_at,
 });
+
+/** The columns of a new attempt's row. */
+export const newAttemptRow = (a: DeliveryAttempt) => ({
+  delivery_id: a.deliveryId,
+  attempt: a.attempt,
+  trigger: a.trigger,
+  started_at: a.startedAt,
+  duration_ms: a.durationMs,
+  method: a.method,
+  url: a.url,
+  request_headers: JSON.stringify(a.requestHeaders),
+  status: a.status,
+  response: a.response,
+  error: a.error,
+  outcome: a.outcome,
+  next_attempt_at: a.nextAttemptAt,
+});
+
+export interface IntegrationRowDb {
+  name: string;
+  state: IntegrationState;
+  reason: string | null;
+  failing_since: number | null;
+  consecutive_failures: number;
+  updated_at: number;
+}
+
+/** Each integration with its deliveries counted by status, every status present (0 when none). */
+export const toIntegrations = (rows: readonly IntegrationRowDb[], counts: ReadonlyArray<{ integration: string; status: DeliveryStatus; n: number }>): IntegrationRow[] =>
+  rows.map((r) => {
+    const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+    for (const c of counts) if (c.integration === r.name) byStatus[c.status] = Number(c.n);
+    return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
+  });
+
+export interface DigestItemRowDb {
+  id: number;
+  window_start: number;
+  entity: string;
+  key: string;
+  event_id: string;
+  item: string;
+  created_at: number;
+}
+
+/** The window of these items (all of one integration and window, oldest first); undefined for none. */
+export const toDigestWindow = (integration: string, rows: readonly DigestItemRowDb[]): DigestWindow | undefined =>
+  rows[0] && {
+    integration,
+    windowStart: rows[0].window_start,
+    items: rows.map((r) => ({
+      id: r.id,
+      integration,
+      windowStart: r.window_start,
+      entity: r.entity,
+      key: r.key,
+      eventId: r.event_id,
+      item: JSON.parse(r.item) as unknown,
+      createdAt: r.created_at,
+    })),
+  };
 
 const FINISHED: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
 

@@ -16,21 +16,25 @@ import type {
   IntegrationState,
   NewDelivery,
 } from '../delivery-types.js';
-import { DELIVERY_STATUSES } from '../delivery-types.js';
 import {
   completedAt,
   DELIVERY_COLUMNS,
   deliveryFromColumns,
   followStreak,
   inReplayRange,
+  newAttemptRow,
   newDeliveryRow,
   noStreak,
   REPLAYABLE,
   restartCycle,
   toAttempt,
   toDelivery,
+  toDigestWindow,
+  toIntegrations,
   type AttemptRowDb,
   type DeliveryRowDb,
+  type DigestItemRowDb,
+  type IntegrationRowDb,
 } from '../delivery-rows.js';
 import { CHANNELS, jsonRows, storableText, transaction } from './connection.js';
 
@@ -115,16 +119,10 @@ export class PostgresDeliveries implements DeliveryStore {
 
   async listIntegrations(): Promise<IntegrationRow[]> {
     const [rows, counts] = await Promise.all([
-      this.#pool.query<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>(
-        'SELECT * FROM integrations ORDER BY name',
-      ),
+      this.#pool.query<IntegrationRowDb>('SELECT * FROM integrations ORDER BY name'),
       this.#pool.query<{ integration: string; status: DeliveryStatus; n: number }>('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status'),
     ]);
-    return rows.rows.map((r) => {
-      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const c of counts.rows) if (c.integration === r.name) byStatus[c.status] = c.n;
-      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
-    });
+    return toIntegrations(rows.rows, counts.rows);
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
@@ -258,21 +256,7 @@ export class PostgresDeliveries implements DeliveryStore {
             JSON.stringify(
               settlements
                 .filter((_, i) => won.has(i))
-                .map(({ attempt: a }) => ({
-                  delivery_id: a.deliveryId,
-                  attempt: a.attempt,
-                  trigger: a.trigger,
-                  started_at: a.startedAt,
-                  duration_ms: a.durationMs,
-                  method: a.method,
-                  url: a.url,
-                  request_headers: JSON.stringify(a.requestHeaders),
-                  status: a.status,
-                  response: storableText(a.response),
-                  error: storableText(a.error),
-                  outcome: a.outcome,
-                  next_attempt_at: a.nextAttemptAt,
-                })),
+                .map(({ attempt: a }) => ({ ...newAttemptRow(a), response: storableText(a.response), error: storableText(a.error) })),
             ),
           ],
         );
@@ -375,28 +359,13 @@ export class PostgresDeliveries implements DeliveryStore {
   }
 
   async takeDigestWindow(integration: string, windowMs: number, now: number): Promise<DigestWindow | undefined> {
-    const { rows } = await this.#pool.query<{ id: number; window_start: number; entity: string; key: string; event_id: string; item: string; created_at: number }>(
+    const { rows } = await this.#pool.query<DigestItemRowDb>(
       `SELECT * FROM digest_items WHERE integration = $1 AND NOT folded AND window_start = (
          SELECT min(window_start) FROM digest_items WHERE integration = $1 AND NOT folded AND window_start + $2 <= $3)
        ORDER BY id`,
       [integration, windowMs, now],
     );
-    const first = rows[0];
-    if (!first) return undefined;
-    return {
-      integration,
-      windowStart: first.window_start,
-      items: rows.map((r) => ({
-        id: r.id,
-        integration,
-        windowStart: r.window_start,
-        entity: r.entity,
-        key: r.key,
-        eventId: r.event_id,
-        item: JSON.parse(r.item),
-        createdAt: r.created_at,
-      })),
-    };
+    return toDigestWindow(integration, rows);
   }
 
   async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {

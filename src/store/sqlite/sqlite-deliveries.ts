@@ -22,22 +22,26 @@ import type {
   IntegrationState,
   NewDelivery,
 } from '../delivery-types.js';
-import { DELIVERY_STATUSES } from '../delivery-types.js';
 import {
   completedAt,
-  REPLAYABLE,
   DELIVERY_COLUMNS,
   deliveryFromColumns,
   followStreak,
   inReplayRange,
+  newAttemptRow,
   newDeliveryRow,
   noStreak,
+  REPLAYABLE,
   restartCycle,
   toAttempt,
   toDelivery,
+  toDigestWindow,
+  toIntegrations,
   type AttemptRowDb,
   type DeliveryRowDb,
+  type DigestItemRowDb,
   type FailureStreak,
+  type IntegrationRowDb,
 } from '../delivery-rows.js';
 import { Statements } from './statements.js';
 
@@ -102,13 +106,9 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async listIntegrations(): Promise<IntegrationRow[]> {
-    const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as Array<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>;
+    const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as IntegrationRowDb[];
     const counts = this.#prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
-    return rows.map((r) => {
-      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const c of counts) if (c.integration === r.name) byStatus[c.status] = c.n;
-      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
-    });
+    return toIntegrations(rows, counts);
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
@@ -163,7 +163,8 @@ export class SqliteDeliveries implements DeliveryStore {
         const lease = this.#leases.get(a.deliveryId);
         if (lease?.owner !== s.owner) return undefined;
         if (settle.run(s.status, s.nextAttemptAt, a.error, a.status, now, completedAt(s.status, now), lease.seq).changes === 0) return undefined;
-        insertAttempt.run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
+        const r = newAttemptRow(a);
+        insertAttempt.run(r.delivery_id, r.attempt, r.trigger, r.started_at, r.duration_ms, r.method, r.url, r.request_headers, r.status, r.response, r.error, r.outcome, r.next_attempt_at);
         let streak = streaks.get(lease.integration);
         if (streak === undefined) {
           const stored = readStreak.get(lease.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
@@ -239,21 +240,8 @@ export class SqliteDeliveries implements DeliveryStore {
       .#prepare('SELECT window_start FROM digest_items WHERE integration = ? AND folded = 0 AND window_start + ? <= ? ORDER BY window_start LIMIT 1')
       .get(integration, windowMs, now) as { window_start: number } | undefined;
     if (!first) return undefined;
-    const rows = this.#prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as Array<Record<string, unknown>>;
-    return {
-      integration,
-      windowStart: first.window_start,
-      items: rows.map((r) => ({
-        id: r.id as number,
-        integration,
-        windowStart: first.window_start,
-        entity: r.entity as string,
-        key: r.key as string,
-        eventId: r.event_id as string,
-        item: JSON.parse(r.item as string),
-        createdAt: r.created_at as number,
-      })),
-    };
+    const rows = this.#prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as DigestItemRowDb[];
+    return toDigestWindow(integration, rows);
   }
 
   async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {
