@@ -19,7 +19,7 @@ const receiver = await startChild(['--import', 'tsx', 'bench/lib/bare-http.ts'])
 const store = await pendingDeliveries(join(dir, 'd.db'), count);
 let finished: () => void = () => undefined;
 const allDone = new Promise<void>((resolve) => (finished = resolve));
-const dispatcher = new Dispatcher(store, [deskIntegration(receiver.url, count, () => finished())], pino({ level: 'silent' }), { pollMs: 5 });
+const dispatcher = new Dispatcher(store.deliveries, [deskIntegration(receiver.url, count, () => finished())], pino({ level: 'silent' }), { pollMs: 5 });
 const session = new Session();
 session.connect();
 if (profiling) {

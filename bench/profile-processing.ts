@@ -17,14 +17,14 @@ const store = new SqliteStore({ path: join(dir, 'p.db') });
 await store.init();
 const events = 50_000;
 for (let i = 0; i < events; i += 5000) {
-  await store.accept(
+  await store.inbox.accept(
     Array.from({ length: 5000 }, (_, j) => {
       const e = contactEnvelope(String((i + j) % 10_000));
       return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % 10_000}`, envelope: e, acceptedAt: Date.now() };
     }),
   );
 }
-const processor = new Processor(store, flow, pino({ level: 'silent' }), { outbox: createOutbox(integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9' })) });
+const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { outbox: createOutbox(integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9' })) });
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');

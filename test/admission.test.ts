@@ -51,9 +51,9 @@ describe('admission control', () => {
     expect(refused.body.name).toBe(`${EVENT}:error`);
     expect(refused.body.payload).toEqual({ code: 'OVERLOADED', parameters: { retryAfterMs: 1000 } });
 
-    for (const stored of [batch[0]!, batch[1]!]) expect(await hub.hub.store.getEvent(stored.id)).toBeDefined();
-    for (const dropped of [batch[2]!, batch[3]!, late]) expect(await hub.hub.store.getEvent(dropped.id)).toBeUndefined();
-    expect(await hub.hub.store.queued()).toBe(5);
+    for (const stored of [batch[0]!, batch[1]!]) expect(await hub.hub.store.records.getEvent(stored.id)).toBeDefined();
+    for (const dropped of [batch[2]!, batch[3]!, late]) expect(await hub.hub.store.records.getEvent(dropped.id)).toBeUndefined();
+    expect(await hub.hub.store.inbox.queued()).toBe(5);
     const health = await hub.get('/healthz');
     expect(health.status).toBe(200);
     expect(health.body.admission).toEqual({ maxBacklog: 5, backlog: 5, engaged: true, refused: 3 });
@@ -65,7 +65,7 @@ describe('admission control', () => {
       return answer.body.name === `${EVENT}:response` && answer;
     }, 10_000, 'the refused event to be taken once the backlog drained');
     expect(retried.body.payload).toMatchObject({ status: 'accepted', eventId: late.id });
-    await eventually(async () => (await hub.hub.store.getEvent(late.id))?.status === 'processed', 10_000, 'the retried event to be applied');
+    await eventually(async () => (await hub.hub.store.records.getEvent(late.id))?.status === 'processed', 10_000, 'the retried event to be applied');
 
     expect((await hub.get('/healthz')).body.admission).toMatchObject({ maxBacklog: 5, engaged: false, refused: 3 });
     expect(log.messages(40)).toHaveLength(1);

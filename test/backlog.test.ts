@@ -22,7 +22,7 @@ describe('a hub on a backlog', () => {
     const store = new SqliteStore({ path: dbPath });
     await store.init();
     for (let i = 0; i < 30_000; i += 5_000) {
-      await store.accept(
+      await store.inbox.accept(
         Array.from({ length: 5_000 }, (_, j) => {
           const e = envelope('crm:contact:updated', contact(String((i + j) % 3_000), `N${i + j}`));
           return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % 3_000}`, envelope: e, acceptedAt: Date.now() };

@@ -68,7 +68,7 @@ describe('confluo deliveries and integrations', () => {
 
     const retried = cli('deliveries', 'retry', id);
     expect(retried.stdout).toMatch(/will be sent again/);
-    expect((await (await store()).getDelivery(id))?.status).toBe('pending');
+    expect((await (await store()).deliveries.getDelivery(id))?.status).toBe('pending');
 
     expect(cli('deliveries', 'show', 'nope').stderr).toMatch(/no delivery with id nope/);
     expect(cli('deliveries', 'list', '--status', 'lost').stderr).toMatch(/--status must be one of pending, succeeded, failed, dead, ignored/);

@@ -59,14 +59,14 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
   }
 
   async function snapshot(store: Store) {
-    const records = await Promise.all(['A0', 'A1', 'A2', 'SRC'].map((k) => store.getRecord('account', k)));
-    const audit = await store.listAudit('account', 'A1', { limit: 1000 });
-    const events = await Promise.all(['P', 'feed:s1'].map(async (id) => (id === 'P' ? (await store.listParked())[0] : await store.getEvent(id))));
-    const deliveries = await store.listDeliveries({ limit: 1000 });
-    const delivery = await store.getDelivery(deliveries[0]!.deliveryId);
-    const sources = await store.listSources();
-    const rejected = await store.listRejected('feed', { limit: 10 });
-    return { records, audit, events, deliveries, delivery, sources, rejected, integrations: await store.listIntegrations(), stats: await store.stats() };
+    const records = await Promise.all(['A0', 'A1', 'A2', 'SRC'].map((k) => store.records.getRecord('account', k)));
+    const audit = await store.records.listAudit('account', 'A1', { limit: 1000 });
+    const events = await Promise.all(['P', 'feed:s1'].map(async (id) => (id === 'P' ? (await store.inbox.listParked())[0] : await store.records.getEvent(id))));
+    const deliveries = await store.deliveries.listDeliveries({ limit: 1000 });
+    const delivery = await store.deliveries.getDelivery(deliveries[0]!.deliveryId);
+    const sources = await store.sources.listSources();
+    const rejected = await store.sources.listRejected('feed', { limit: 10 });
+    return { records, audit, events, deliveries, delivery, sources, rejected, integrations: await store.deliveries.listIntegrations(), stats: await store.stats() };
   }
 
   it('copies everything, and the PostgreSQL store answers as the SQLite one did', { timeout: 60_000 }, async () => {
@@ -89,7 +89,7 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     expect(await snapshot(postgres)).toEqual(before);
 
     // New rows go on after the copied ones.
-    const [outcome] = await postgres.accept([{ eventId: 'after-copy', name: 'ledger:entry:posted', version: 1, flowId: 'f', entity: 'account', key: 'A0', envelope: {}, acceptedAt: Date.now() }]);
+    const [outcome] = await postgres.inbox.accept([{ eventId: 'after-copy', name: 'ledger:entry:posted', version: 1, flowId: 'f', entity: 'account', key: 'A0', envelope: {}, acceptedAt: Date.now() }]);
     expect(outcome).toEqual({ status: 'accepted', seq: 34 });
 
     // A second copy into the same database is refused, and changes nothing.
@@ -104,9 +104,9 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     const dbPath = join(dir.path, 'confluo.db');
     const sqlite = new SqliteStore({ path: dbPath });
     await sqlite.init();
-    await sqlite.registerSources([{ name: 'feed', kind: 'custom', schedule: 'every 1h' }], 1);
-    await sqlite.startSourceRun('feed', { runId: 'r1', owner: 'o', trigger: 'manual', now: 2, leaseMs: 1000, onlyIfDue: false });
-    await sqlite.finishSourceRun('feed', { runId: 'r1', owner: 'o', status: 'failed', error: 'the API sent \u0000 in its answer', nextRunAt: null, now: 3 });
+    await sqlite.sources.registerSources([{ name: 'feed', kind: 'custom', schedule: 'every 1h' }], 1);
+    await sqlite.sources.startSourceRun('feed', { runId: 'r1', owner: 'o', trigger: 'manual', now: 2, leaseMs: 1000, onlyIfDue: false });
+    await sqlite.sources.finishSourceRun('feed', { runId: 'r1', owner: 'o', status: 'failed', error: 'the API sent \u0000 in its answer', nextRunAt: null, now: 3 });
     await sqlite.close();
     const target = await createTestDatabase('copy_nul');
     cleanups.push(target.drop);
@@ -115,7 +115,7 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     const postgres = new PostgresStore({ url: target.url });
     await postgres.init();
     cleanups.push(() => postgres.close());
-    expect((await postgres.getSourceRun('r1'))?.error).toBe('the API sent \uFFFD in its answer');
+    expect((await postgres.sources.getSourceRun('r1'))?.error).toBe('the API sent \uFFFD in its answer');
 
     const missing = spawnSync(process.execPath, [join(root, 'bin/confluo.mjs'), 'copy', '--from', `sqlite:${join(dir.path, 'typo.db')}`, '--to', target.url], { cwd: root, encoding: 'utf8' });
     expect(missing.status).toBe(1);

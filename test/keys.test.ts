@@ -96,7 +96,7 @@ describe('API keys with scopes', () => {
     const cli = new SqliteStore({ path: t.dbPath });
     await cli.init();
     const revokedAt = Date.now();
-    expect(await cli.revokeKey('revoked-elsewhere', revokedAt)).toBe(true);
+    expect(await cli.access.revokeKey('revoked-elsewhere', revokedAt)).toBe(true);
     await cli.close();
     await eventually(async () => (await call(t.url, 'GET', '/api/v1/parked', key)).status === 401, 3000, 'the revoked key to be refused');
     expect(Date.now() - revokedAt).toBeLessThan(2500);

@@ -66,7 +66,7 @@ describe('per-key order in the processor (property)', () => {
           run += 1;
           const store = new SqliteStore({ path: join(dir.path, `p${run}.db`), synchronous: 'normal' });
           await store.init();
-          await store.accept(
+          await store.inbox.accept(
             events.map((e, i) => ({
               eventId: `e${i}`,
               name: 'ledger:entry:posted',
@@ -78,11 +78,11 @@ describe('per-key order in the processor (property)', () => {
               acceptedAt: i,
             })),
           );
-          const processor = new Processor(store, ledgerFlow, pino({ level: 'silent' }), { batchSize });
+          const processor = new Processor(store.inbox, ledgerFlow, pino({ level: 'silent' }), { batchSize });
           while ((await processor.runOnce()) > 0);
           for (const key of ['a', 'b', 'c', 'd']) {
             const mine = events.map((e, i) => ({ ...e, label: `e${i}` })).filter((e) => e.key === key);
-            const record = await store.getRecord('account', key);
+            const record = await store.records.getRecord('account', key);
             if (mine.length === 0) {
               expect(record).toBeUndefined();
               continue;

@@ -259,7 +259,7 @@ describe('sources', () => {
     const store = new SqliteStore({ path: t.dbPath });
     await store.init();
     try {
-      const row = await store.getSource('ledger-feed');
+      const row = await store.sources.getSource('ledger-feed');
       expect(row?.lastRun?.status).toBe('interrupted');
       expect(row?.consecutiveFailures).toBe(0);
       expect(row?.leaseOwner).toBeNull();

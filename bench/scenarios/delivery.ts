@@ -20,7 +20,7 @@ const body = (i: number) => ({ key: `CC-${i}`, name: `n${i}`, email: 'c@example.
 export async function pendingDeliveries(path: string, count: number): Promise<SqliteStore> {
   const store = new SqliteStore({ path });
   await store.init();
-  await store.registerIntegrations(['desk'], Date.now());
+  await store.deliveries.registerIntegrations(['desk'], Date.now());
   for (let i = 0; i < count; i += 5000) {
     const deliveries: NewDelivery[] = Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
       deliveryId: `msg_bench_${i + j}`,
@@ -34,7 +34,7 @@ export async function pendingDeliveries(path: string, count: number): Promise<Sq
       status: 'pending',
       createdAt: Date.now(),
     }));
-    await store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
+    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
   }
   return store;
 }
@@ -80,7 +80,7 @@ export async function delivery(ctx: BenchContext): Promise<Row[]> {
   let finished: () => void = () => undefined;
   const allDone = new Promise<void>((resolve) => (finished = resolve));
   const desk = deskIntegration(receiver.url, count, () => finished());
-  const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 5 });
+  const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 5 });
   const started = performance.now();
   dispatcher.start();
   await allDone;

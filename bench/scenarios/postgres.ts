@@ -39,7 +39,7 @@ async function filledTemplate(server: BenchPostgres, events: number) {
           const e = contactEnvelope(String((i + j) % KEYS));
           return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % KEYS}`, envelope: e, acceptedAt: Date.now() };
         });
-        await store.accept(chunk);
+        await store.inbox.accept(chunk);
       }
     } finally {
       await store.close();

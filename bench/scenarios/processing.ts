@@ -24,7 +24,7 @@ async function filledStore(path: string, events: number, keys: number) {
       const e = contactEnvelope(String((i + j) % keys));
       return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % keys}`, envelope: e, acceptedAt: Date.now() };
     });
-    await store.accept(chunk);
+    await store.inbox.accept(chunk);
   }
   return store;
 }
@@ -36,7 +36,7 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   // Confluo: the real processor, with the example's support-desk integration writing one delivery per change.
   const store = await filledStore(join(ctx.dir, 'processing.db'), events, keys);
   const integrations = integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9', SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
-  const processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: BATCH, outbox: createOutbox(integrations) });
+  const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: BATCH, outbox: createOutbox(integrations) });
   const started = performance.now();
   let done = 0;
   while (done < events) {

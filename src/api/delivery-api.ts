@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Integration } from '../delivery/integration.js';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt } from '../store/delivery-types.js';
+import type { DeliveryStore } from '../store/delivery-store.js';
 import type { Store } from '../store/store.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sendError } from './api-error.js';
@@ -12,7 +13,7 @@ import { iso } from './iso.js';
 import { maskHeaders } from '../delivery/auth/index.js';
 
 export interface DeliveryApiOptions {
-  store: Store;
+  store: Pick<Store, 'deliveries'>;
   integrations: ReadonlyMap<string, Integration>;
   /** Called after anything that makes deliveries due, so the dispatcher looks at once. */
   onChanged?: () => void;
@@ -56,7 +57,7 @@ export const replayBody = z
   .refine((b) => b.until === undefined || Date.parse(b.since) <= Date.parse(b.until), { message: 'since must not be after until', path: ['since'] });
 
 /** Replays every replayable delivery of an integration in [since, until], chunk by chunk. */
-export async function replayRange(store: Store, integration: string, since: number, until: number, onChunk?: (done: number) => void): Promise<number> {
+export async function replayRange(store: DeliveryStore, integration: string, since: number, until: number, onChunk?: (done: number) => void): Promise<number> {
   let afterSeq = 0;
   let total = 0;
   for (;;) {
@@ -75,7 +76,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
   const unknown = (reply: Parameters<typeof sendError>[0], name: string) => sendError(reply, 404, 'INTEGRATION_NOT_FOUND', `no integration named "${name}" is running`);
 
   app.get('/api/v1/integrations', async () => {
-    const rows = new Map((await store.listIntegrations()).map((r) => [r.name, r]));
+    const rows = new Map((await store.deliveries.listIntegrations()).map((r) => [r.name, r]));
     return {
       items: [...integrations.values()].map((i) => {
         const row = rows.get(i.name);
@@ -99,7 +100,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
     app.post<{ Params: { name: string } }>(`/api/v1/integrations/:name/${action}`, { config: { action: `integration.${action}` } }, async (request, reply) => {
       const { name } = request.params;
       if (!integrations.has(name)) return unknown(reply, name);
-      const previous = await store.setIntegrationState(name, state, action === 'pause' ? 'paused by an operator' : null, Date.now());
+      const previous = await store.deliveries.setIntegrationState(name, state, action === 'pause' ? 'paused by an operator' : null, Date.now());
       options.onChanged?.();
       return { name, state, previous };
     });
@@ -112,7 +113,7 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
     if (!body.success) return invalid(reply, body.error);
     const since = Date.parse(body.data.since);
     const until = body.data.until === undefined ? Date.now() : Date.parse(body.data.until);
-    const replayed = await replayRange(store, name, since, until);
+    const replayed = await replayRange(store.deliveries, name, since, until);
     options.onChanged?.();
     return { name, since: iso(since), until: iso(until), replayed };
   });
@@ -121,22 +122,22 @@ export async function deliveryApiRoutes(app: FastifyInstance, options: DeliveryA
     const query = listQuery.safeParse(request.query);
     if (!query.success) return invalid(reply, query.error);
     const { cursor, limit, status, ...filter } = query.data;
-    const rows = await store.listDeliveries({ ...filter, ...(status ? { status: status as Delivery['status'] } : {}), ...(cursor ? { before: cursor } : {}), limit: limit + 1 });
+    const rows = await store.deliveries.listDeliveries({ ...filter, ...(status ? { status: status as Delivery['status'] } : {}), ...(cursor ? { before: cursor } : {}), limit: limit + 1 });
     const items = rows.slice(0, limit);
     return { items: items.map(deliveryBody), next: rows.length > limit ? String(items.at(-1)?.seq) : null };
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/deliveries/:id', async (request, reply) => {
-    const delivery = await store.getDelivery(request.params.id);
+    const delivery = await store.deliveries.getDelivery(request.params.id);
     if (!delivery) return sendError(reply, 404, 'DELIVERY_NOT_FOUND', `no delivery with id "${request.params.id}"`);
     const requestShown = delivery.request && { ...delivery.request, ...(delivery.request.headers ? { headers: maskHeaders(delivery.request.headers) } : {}) };
     return { ...deliveryBody(delivery), request: requestShown ?? null, attemptLog: delivery.log.map(attemptBody) };
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/deliveries/:id/retry', { config: { action: 'delivery.retry' } }, async (request, reply) => {
-    const delivery = await store.getDelivery(request.params.id);
+    const delivery = await store.deliveries.getDelivery(request.params.id);
     if (!delivery) return sendError(reply, 404, 'DELIVERY_NOT_FOUND', `no delivery with id "${request.params.id}"`);
-    if (!(await store.retryDelivery(delivery.deliveryId, Date.now()))) {
+    if (!(await store.deliveries.retryDelivery(delivery.deliveryId, Date.now()))) {
       return sendError(reply, 409, 'NOT_RETRYABLE', `delivery ${delivery.deliveryId} is ${delivery.status}${delivery.request ? '' : ' and has no request to send'}; only succeeded, failed and dead deliveries can be sent again`);
     }
     options.onChanged?.();

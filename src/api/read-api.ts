@@ -12,7 +12,7 @@ import { sendError } from './api-error.js';
 import { iso } from './iso.js';
 
 export interface ReadApiOptions {
-  store: Store;
+  store: Pick<Store, 'inbox' | 'records'>;
   flow: Flow;
   /** Called after an operator unparks a key, so processing resumes at once. */
   onUnparked?: () => void;
@@ -58,7 +58,7 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
     if (!knownEntity(entity)) return sendError(reply, 404, 'ENTITY_NOT_FOUND', `no entity named "${entity}"`);
     const query = recordQuery.safeParse(request.query);
     if (!query.success) return invalid(reply, query.error);
-    const record = query.data.at === undefined ? await store.getRecord(entity, key) : await recordAt(store, entity, key, Date.parse(query.data.at));
+    const record = query.data.at === undefined ? await store.records.getRecord(entity, key) : await recordAt(store.records, entity, key, Date.parse(query.data.at));
     if (!record) {
       const when = query.data.at === undefined ? '' : ` at ${query.data.at}`;
       return sendError(reply, 404, 'RECORD_NOT_FOUND', `no ${entity} with key "${key}"${when}`);
@@ -74,14 +74,14 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
     const after = query.data.cursor === undefined ? 0 : decodeCursor(query.data.cursor);
     if (after === undefined) return sendError(reply, 400, 'INVALID_CURSOR', 'the cursor is not one this API handed out');
     // One extra row tells whether another page exists.
-    const rows = await store.listAudit(entity, key, { after, limit: query.data.limit + 1 });
+    const rows = await store.records.listAudit(entity, key, { after, limit: query.data.limit + 1 });
     const items = rows.slice(0, query.data.limit);
     const last = items.at(-1);
     return { items: items.map(auditBody), next: rows.length > query.data.limit && last ? encodeCursor(last.id) : null };
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/events/:id', async (request, reply) => {
-    const trace = await store.getEvent(request.params.id);
+    const trace = await store.records.getEvent(request.params.id);
     if (!trace) return sendError(reply, 404, 'EVENT_NOT_FOUND', `no event with id "${request.params.id}"`);
     return {
       ...trace,
@@ -97,19 +97,19 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
   });
 
   app.get('/api/v1/parked', async () => ({
-    items: (await store.listParked()).map((p) => ({ ...p, parkedAt: iso(p.parkedAt) })),
+    items: (await store.inbox.listParked()).map((p) => ({ ...p, parkedAt: iso(p.parkedAt) })),
   }));
 
   app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/retry', { config: { action: 'parked.retry' } }, async (request, reply) => {
     const { entity, key } = request.params;
-    if (!(await store.retryParked(entity, key))) return sendError(reply, 404, 'NOT_PARKED', `${entity}/${key} is not parked`);
+    if (!(await store.inbox.retryParked(entity, key))) return sendError(reply, 404, 'NOT_PARKED', `${entity}/${key} is not parked`);
     options.onUnparked?.();
     return { entity, key, status: 'retrying' };
   });
 
   app.post<{ Params: { entity: string; key: string } }>('/api/v1/parked/:entity/:key/skip', { config: { action: 'parked.skip' } }, async (request, reply) => {
     const { entity, key } = request.params;
-    const skipped = await store.skipParked(entity, key);
+    const skipped = await store.inbox.skipParked(entity, key);
     if (!skipped) return sendError(reply, 404, 'NOT_PARKED', `${entity}/${key} is not parked`);
     options.onUnparked?.();
     return { entity, key, status: 'skipped', skippedEventId: skipped.skippedEventId };

@@ -13,7 +13,7 @@ import { sendError } from './api-error.js';
 import { iso } from './iso.js';
 
 export interface SourceApiOptions {
-  store: Store;
+  store: Pick<Store, 'sources'>;
   runner: SourceRunner;
   clock?: () => number;
 }
@@ -68,7 +68,7 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
 
   api.get('/api/v1/sources', async () => {
     const now = clock();
-    const rows = await store.listSources();
+    const rows = await store.sources.listSources();
     const sources = rows.flatMap((row) => {
       const source = configured(row.name);
       return source ? [sourceBody(row, source, now)] : [];
@@ -78,9 +78,9 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
 
   api.get<{ Params: { name: string } }>('/api/v1/sources/:name', async (request, reply) => {
     const source = configured(request.params.name);
-    const row = source && (await store.getSource(source.name));
+    const row = source && (await store.sources.getSource(source.name));
     if (!source || !row) return sendError(reply, 404, 'NOT_FOUND', `no source is named "${request.params.name}"`);
-    const runs = await store.listSourceRuns(source.name, 20);
+    const runs = await store.sources.listSourceRuns(source.name, 20);
     return { ...sourceBody(row, source, clock()), runs: runs.map(runBody) };
   });
 
@@ -100,7 +100,7 @@ export async function sourceApiRoutes(api: FastifyInstance, options: SourceApiOp
     if (!configured(request.params.name)) return sendError(reply, 404, 'NOT_FOUND', `no source is named "${request.params.name}"`);
     const query = rejectedQuery.safeParse(request.query);
     if (!query.success) return sendError(reply, 400, 'INVALID_QUERY', 'invalid query', { fields: describeIssues(query.error.issues) });
-    const items = await store.listRejected(request.params.name, { limit: query.data.limit, ...(query.data.cursor !== undefined ? { after: query.data.cursor } : {}) });
+    const items = await store.sources.listRejected(request.params.name, { limit: query.data.limit, ...(query.data.cursor !== undefined ? { after: query.data.cursor } : {}) });
     const last = items.at(-1);
     return {
       items: items.map((r) => ({ id: r.id, runId: r.runId, itemId: r.itemId, reason: r.reason, raw: r.raw, at: iso(r.at) })),

@@ -21,7 +21,7 @@ export async function listDeliveries(flags: StoreFlags & { integration?: string;
     throw new ConfigError(`--status must be one of ${DELIVERY_STATUSES.join(', ')}`);
   }
   await withStore(flags, async (store) => {
-    const items = await store.listDeliveries({
+    const items = await store.deliveries.listDeliveries({
       ...(flags.integration ? { integration: flags.integration } : {}),
       ...(flags.status ? { status: flags.status as DeliveryStatus } : {}),
       ...(flags.key ? { key: flags.key } : {}),
@@ -36,7 +36,7 @@ export async function listDeliveries(flags: StoreFlags & { integration?: string;
 
 export async function showDelivery(id: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const d = await store.getDelivery(id);
+    const d = await store.deliveries.getDelivery(id);
     if (!d) {
       process.stderr.write(`no delivery with id ${id}\n`);
       process.exitCode = 1;
@@ -53,7 +53,7 @@ export async function showDelivery(id: string, flags: StoreFlags): Promise<void>
 
 export async function retryDelivery(id: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const ok = await store.retryDelivery(id, Date.now());
+    const ok = await store.deliveries.retryDelivery(id, Date.now());
     await recordCliAction(store, 'delivery.retry', id, ok ? 'done' : 'not retryable');
     out(ok ? `${id} will be sent again` : `${id} cannot be sent again (unknown, still pending, or ignored)`);
     if (!ok) process.exitCode = 1;
@@ -62,7 +62,7 @@ export async function retryDelivery(id: string, flags: StoreFlags): Promise<void
 
 export async function listIntegrations(flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const rows = await store.listIntegrations();
+    const rows = await store.deliveries.listIntegrations();
     if (rows.length === 0) return out('no integrations have run against this database');
     for (const r of rows) {
       const counts = DELIVERY_STATUSES.map((s) => `${s} ${r.counts[s]}`).join(', ');
@@ -73,7 +73,7 @@ export async function listIntegrations(flags: StoreFlags): Promise<void> {
 
 export async function setIntegration(name: string, action: 'pause' | 'resume', flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const previous = await store.setIntegrationState(name, action === 'pause' ? 'paused' : 'active', action === 'pause' ? 'paused by an operator' : null, Date.now());
+    const previous = await store.deliveries.setIntegrationState(name, action === 'pause' ? 'paused' : 'active', action === 'pause' ? 'paused by an operator' : null, Date.now());
     await recordCliAction(store, `integration.${action}`, name, previous === undefined ? 'not found' : 'done');
     if (previous === undefined) {
       process.stderr.write(`no integration named ${name}\n`);
@@ -89,7 +89,7 @@ export async function replayIntegration(name: string, flags: StoreFlags & { sinc
   const since = parseTime('since', flags.since, 0);
   const until = parseTime('until', flags.until, Date.now());
   await withStore(flags, async (store) => {
-    const total = await store.countReplayable(name, since, until);
+    const total = await store.deliveries.countReplayable(name, since, until);
     const range = { since: new Date(since).toISOString(), until: new Date(until).toISOString() };
     if (total === 0) {
       await recordCliAction(store, 'integration.replay', name, 'nothing to replay', range);
@@ -97,7 +97,7 @@ export async function replayIntegration(name: string, flags: StoreFlags & { sinc
     }
     const bar = new SingleBar({ format: `replaying ${name} [{bar}] {value}/{total}`, noTTYOutput: true, notTTYSchedule: 1000 }, Presets.shades_classic);
     bar.start(total, 0);
-    const done = await replayRange(store, name, since, until, (replayed) => bar.update(Math.min(replayed, total)));
+    const done = await replayRange(store.deliveries, name, since, until, (replayed) => bar.update(Math.min(replayed, total)));
     bar.stop();
     await recordCliAction(store, 'integration.replay', name, 'done', { ...range, replayed: done });
     out(`${done} deliveries of ${name} will be sent again`);

@@ -27,7 +27,7 @@ export async function createKey(flags: CreateKeyFlags): Promise<void> {
   await withStore(flags, async (store) => {
     let created;
     try {
-      created = await createApiKey(store, { name: flags.name!, scopes: scopes as Scope[], ...(events.length ? { events } : {}), signed: flags.signed ?? false }, Date.now());
+      created = await createApiKey(store.access, { name: flags.name!, scopes: scopes as Scope[], ...(events.length ? { events } : {}), signed: flags.signed ?? false }, Date.now());
     } catch (error) {
       if (!(error instanceof KeyNameTakenError)) throw error;
       await recordCliAction(store, 'key.create', flags.name!, 'name taken');
@@ -44,7 +44,7 @@ export async function createKey(flags: CreateKeyFlags): Promise<void> {
 
 export async function listKeys(flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const keys = await store.listKeys();
+    const keys = await store.access.listKeys();
     if (keys.length === 0) return out('no stored keys (the configured API key and admin token work without any)');
     for (const k of keys) {
       const state = k.revokedAt === null ? 'active' : `revoked ${when(k.revokedAt)}`;
@@ -56,7 +56,7 @@ export async function listKeys(flags: StoreFlags): Promise<void> {
 
 export async function revokeKey(name: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const ok = await store.revokeKey(name, Date.now());
+    const ok = await store.access.revokeKey(name, Date.now());
     await recordCliAction(store, 'key.revoke', name, ok ? 'done' : 'not found');
     if (!ok) {
       process.stderr.write(`no active key named ${name}\n`);
@@ -73,7 +73,7 @@ export async function listActions(flags: StoreFlags & { limit?: string; before?:
   if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`--limit must be a whole number from 1, got "${flags.limit}"`);
   if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new ConfigError(`--before must be an action's id, got "${flags.before}"`);
   await withStore(flags, async (store) => {
-    const actions = await store.listActions({ limit, ...(before !== undefined ? { before } : {}) });
+    const actions = await store.access.listActions({ limit, ...(before !== undefined ? { before } : {}) });
     if (actions.length === 0) return out(before ? 'no older actions' : 'no operator actions yet');
     for (const a of actions) {
       out(`#${a.id} ${when(a.at)}  ${a.actor}  ${a.action} ${a.target}  ${a.outcome}${a.details === null ? '' : `  ${JSON.stringify(a.details)}`}`);

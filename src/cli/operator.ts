@@ -82,7 +82,7 @@ export function cliActor(): string {
 
 /** Records what a command did; `outcome` is `done` or why nothing happened. */
 export function recordCliAction(store: Store, action: string, target: string, outcome: string, details: Json | null = null): Promise<void> {
-  return store.recordAction({ at: Date.now(), actor: cliActor(), action, target, outcome, details });
+  return store.access.recordAction({ at: Date.now(), actor: cliActor(), action, target, outcome, details });
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -116,7 +116,7 @@ export async function migrate(flags: StoreFlags): Promise<void> {
 
 export async function listParked(flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const parked = await store.listParked();
+    const parked = await store.inbox.listParked();
     if (parked.length === 0) {
       process.stdout.write('no parked keys\n');
       return;
@@ -130,13 +130,13 @@ export async function listParked(flags: StoreFlags): Promise<void> {
 export async function unpark(action: 'retry' | 'skip', entity: string, key: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
     if (action === 'retry') {
-      const ok = await store.retryParked(entity, key);
+      const ok = await store.inbox.retryParked(entity, key);
       await recordCliAction(store, 'parked.retry', `${entity}/${key}`, ok ? 'done' : 'not parked');
       process.stdout.write(ok ? `${entity}/${key}: its parked event will run again\n` : `${entity}/${key} is not parked\n`);
       if (!ok) process.exitCode = 1;
       return;
     }
-    const skipped = await store.skipParked(entity, key);
+    const skipped = await store.inbox.skipParked(entity, key);
     await recordCliAction(store, 'parked.skip', `${entity}/${key}`, skipped ? 'done' : 'not parked');
     process.stdout.write(skipped ? `${entity}/${key}: skipped event ${skipped.skippedEventId}; the key flows again\n` : `${entity}/${key} is not parked\n`);
     if (!skipped) process.exitCode = 1;
@@ -145,7 +145,7 @@ export async function unpark(action: 'retry' | 'skip', entity: string, key: stri
 
 export async function showEvent(eventId: string, flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const trace = await store.getEvent(eventId);
+    const trace = await store.records.getEvent(eventId);
     if (!trace) {
       process.stderr.write(`no event with id ${eventId}\n`);
       process.exitCode = 1;

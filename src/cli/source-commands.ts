@@ -14,7 +14,7 @@ const when = (ms: number | null | undefined) => (ms === null || ms === undefined
 
 export async function listSources(flags: StoreFlags): Promise<void> {
   await withStore(flags, async (store) => {
-    const sources = await store.listSources();
+    const sources = await store.sources.listSources();
     if (sources.length === 0) return out('no sources (a hub records them when it starts with a config that has some)');
     const now = Date.now();
     for (const s of sources) {
@@ -36,7 +36,7 @@ export async function runSource(name: string, flags: StoreFlags & { config?: str
     const settings = resolveSettings(where.config as ConfluoConfig, process.env, flags);
     const log = pino({ level: 'warn' }, pino.destination(2));
     let pages = 0;
-    const runner = new SourceRunner(store, settings.flow, settings.sources, log, {
+    const runner = new SourceRunner(store.sources, settings.flow, settings.sources, log, {
       ...settings.sourceRunner,
       onPage: (progress) => {
         pages += 1;
@@ -68,12 +68,12 @@ export async function listRejected(name: string, flags: StoreFlags & { limit?: s
   if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`--limit must be a whole number from 1, got "${flags.limit}"`);
   if (!Number.isInteger(after) || after < 0) throw new ConfigError(`--after must be a rejected item's id, got "${flags.after}"`);
   await withStore(flags, async (store) => {
-    if (!(await store.getSource(name))) {
+    if (!(await store.sources.getSource(name))) {
       process.stderr.write(`no source named ${name}\n`);
       process.exitCode = 1;
       return;
     }
-    const items = await store.listRejected(name, { after, limit });
+    const items = await store.sources.listRejected(name, { after, limit });
     if (items.length === 0) return out(after ? 'no more rejected items' : `${name} rejected nothing`);
     for (const r of items) out(`#${r.id} ${when(r.at)} run ${r.runId} item ${r.itemId ?? '-'}: ${r.reason}\n  ${JSON.stringify(r.raw)}`);
     if (items.length === limit) out(`(more: --after ${items.at(-1)?.id})`);
@@ -91,7 +91,7 @@ async function confirm(question: string): Promise<boolean> {
 
 export async function resetCheckpoint(name: string, flags: StoreFlags & { yes?: boolean }): Promise<void> {
   await withStore(flags, async (store) => {
-    const source = await store.getSource(name);
+    const source = await store.sources.getSource(name);
     if (!source) {
       process.stderr.write(`no source named ${name}\n`);
       process.exitCode = 1;
@@ -104,7 +104,7 @@ export async function resetCheckpoint(name: string, flags: StoreFlags & { yes?: 
       );
       if (!ok) return out('nothing changed');
     }
-    const result = await store.resetSourceCheckpoint(name, Date.now());
+    const result = await store.sources.resetSourceCheckpoint(name, Date.now());
     await recordCliAction(store, 'source.reset', name, result === 'reset' ? 'done' : result);
     if (result === 'running') {
       process.stderr.write(`${name} is running now; reset it when that run ends\n`);

@@ -24,13 +24,13 @@ describe('Dispatcher', () => {
     dir = tempDir();
     store = new SqliteStore({ path: join(dir.path, 'dispatch.db') });
     await store.init();
-    await store.registerIntegrations(['desk'], Date.now());
+    await store.deliveries.registerIntegrations(['desk'], Date.now());
     const pending = (n: number) => ({ deliveryId: `d-${n}`, integration: 'desk', kind: 'change' as const, entity: 'customer', key: `K${n}`, eventId: `e-${n}`, version: 1, request: { body: { n } }, status: 'pending' as const, createdAt: Date.now() - 1 });
-    await store.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
+    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
 
     let claims = 0;
-    const claim = store.claimDeliveries.bind(store);
-    store.claimDeliveries = async (...args) => ((claims += 1), claim(...args));
+    const claim = store.deliveries.claimDeliveries.bind(store.deliveries);
+    store.deliveries.claimDeliveries = async (...args) => ((claims += 1), claim(...args));
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     let sent = 0;
@@ -38,7 +38,7 @@ describe('Dispatcher', () => {
     // The poll's nap (and the sink's 15 s timeout) run on the fake clock: "no second claim" is
     // checked by moving it; vi.waitUntil moves it 50 ms a look as it polls.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const dispatcher = new Dispatcher(store, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
+    const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 60_000 });
     dispatcher.start();
     try {
       await vi.waitUntil(() => sent === 3, { timeout: 10_000 });
@@ -48,7 +48,7 @@ describe('Dispatcher', () => {
       // The nap's timer stays on the fake clock, which stops moving here: only a finished delivery can end it.
       vi.useRealTimers();
       release();
-      await eventually(async () => (await store.listDeliveries({ status: 'succeeded', limit: 10 })).length === 3, 10_000, 'the released deliveries to succeed');
+      await eventually(async () => (await store.deliveries.listDeliveries({ status: 'succeeded', limit: 10 })).length === 3, 10_000, 'the released deliveries to succeed');
       expect(claims).toBeGreaterThan(1);
     } finally {
       release();

@@ -6,7 +6,7 @@
 import { WorkLoop } from '../runtime/work-loop.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
+import type { DeliveryStore } from '../store/delivery-store.js';
 import type { AttemptOutcome, AttemptSettlement, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
 import { maskText } from './auth/index.js';
 import type { Integration } from './integration.js';
@@ -39,7 +39,7 @@ interface Bucket {
 }
 
 export class Dispatcher {
-  readonly #store: Store;
+  readonly #store: DeliveryStore;
   readonly #log: Logger;
   readonly #integrations: Map<string, Integration>;
   readonly #policies = new Map<string, RetryPolicy>();
@@ -59,7 +59,7 @@ export class Dispatcher {
    */
   #drained = false;
 
-  constructor(store: Store, integrations: readonly Integration[], log: Logger, options: DispatcherOptions = {}) {
+  constructor(store: DeliveryStore, integrations: readonly Integration[], log: Logger, options: DispatcherOptions = {}) {
     this.#store = store;
     this.#log = log;
     this.#integrations = new Map(integrations.filter((i) => i.disabled === false).map((i) => [i.name, i]));

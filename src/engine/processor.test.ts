@@ -42,62 +42,62 @@ describe('Processor', () => {
     return { path, db: new Database(path) };
   }
 
-  const status = async (id: string) => (await store.getEvent(id))?.status;
+  const status = async (id: string) => (await store.records.getEvent(id))?.status;
 
   it('sleeps after a short batch until woken, then takes the new events', async () => {
     await openStore();
     let claims = 0;
-    const claim = store.claimBatch.bind(store);
-    store.claimBatch = async (limit) => ((claims += 1), claim(limit));
+    const claim = store.inbox.claimBatch.bind(store.inbox);
+    store.inbox.claimBatch = async (limit) => ((claims += 1), claim(limit));
     const processed = async () => (await store.stats()).queued === 0;
 
-    await store.accept([event('a', '1'), event('b', '2')]);
+    await store.inbox.accept([event('a', '1'), event('b', '2')]);
     // The nap runs on the fake clock: "no claim while it lasts" is checked by moving the clock.
     // vi.waitUntil, as it polls, moves it 50 ms a look, far short of the 60 s nap.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 10, idlePollMs: 60_000 });
+    processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: 10, idlePollMs: 60_000 });
     processor.start();
     await vi.waitUntil(processed, { timeout: 10_000 });
     await vi.advanceTimersByTimeAsync(50_000);
     expect(claims).toBe(1);
     // The nap's timer stays on the fake clock, which stops moving here: only the wake can end it.
     vi.useRealTimers();
-    await store.accept([event('c', '1')]);
+    await store.inbox.accept([event('c', '1')]);
     processor.wake();
     await eventually(processed, 10_000, 'the woken processor to take the new event');
     expect(claims).toBe(2);
-    expect((await store.getRecord('customer', 'CC-1'))?.version).toBe(2);
+    expect((await store.records.getRecord('customer', 'CC-1'))?.version).toBe(2);
   });
 
   it('parks only the key whose event the store refuses; the rest of the batch commits', async () => {
     const { db } = await openStore();
     db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.event_id = 'bad' BEGIN SELECT RAISE(ABORT, 'no room for this one'); END`);
-    await store.accept([event('a1', '1'), event('b1', '2'), event('c1', '3'), event('bad', '3'), event('d1', '4'), event('c3', '3'), event('e1', '5')]);
-    processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 100 });
+    await store.inbox.accept([event('a1', '1'), event('b1', '2'), event('c1', '3'), event('bad', '3'), event('d1', '4'), event('c3', '3'), event('e1', '5')]);
+    processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: 100 });
     expect(await processor.runOnce()).toBe(7);
     for (const id of ['a1', 'b1', 'c1', 'd1', 'e1']) expect(await status(id)).toBe('processed');
     expect(await status('bad')).toBe('parked');
     expect(await status('c3')).toBe('queued'); // behind the parked event, in order
-    expect(await store.listParked()).toMatchObject([
+    expect(await store.inbox.listParked()).toMatchObject([
       { entity: 'customer', key: 'CC-3', eventId: 'bad', waiting: 2, error: { code: 'COMMIT_FAILED', message: expect.stringContaining('no room for this one') } },
     ]);
-    expect((await store.getRecord('customer', 'CC-3'))?.version).toBe(1);
+    expect((await store.records.getRecord('customer', 'CC-3'))?.version).toBe(1);
     db.close();
   });
 
   it('backs off, doubling the pause, while the store takes nothing, and parks nothing for it', async () => {
     const { db } = await openStore();
     db.exec(`CREATE TRIGGER full BEFORE UPDATE ON inbox BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
-    await store.accept([event('a1', '1'), event('b1', '2'), event('c1', '3')]);
+    await store.inbox.accept([event('a1', '1'), event('b1', '2'), event('c1', '3')]);
     const claims: number[] = [];
-    const claim = store.claimBatch.bind(store);
-    store.claimBatch = async (limit) => (claims.push(performance.now()), claim(limit));
-    processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 100, idlePollMs: 10, errorBackoffMs: 20 });
+    const claim = store.inbox.claimBatch.bind(store.inbox);
+    store.inbox.claimBatch = async (limit) => (claims.push(performance.now()), claim(limit));
+    processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: 100, idlePollMs: 10, errorBackoffMs: 20 });
     processor.start();
     await eventually(() => claims.length >= 5, 10_000, 'five failed rounds');
     const gaps = claims.slice(1, 5).map((at, i) => at - (claims[i] as number));
     gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(20 * 2 ** i - 2));
-    expect(await store.listParked()).toEqual([]);
+    expect(await store.inbox.listParked()).toEqual([]);
     db.exec('DROP TRIGGER full');
     await eventually(async () => (await store.stats()).queued === 0, 10_000, 'the backlog to drain once the store takes writes');
     db.close();
@@ -111,11 +111,11 @@ describe('Processor', () => {
     const broken = { ...event('x1', '9'), key: 'k\ud800' };
     const replaced = (db.prepare('SELECT hex(?) AS bytes').get(broken.key) as { bytes: string }).bytes === '6BEFBFBD';
     db.close();
-    await store.accept([broken]);
-    processor = new Processor(store, flow, pino({ level: 'silent' }), { batchSize: 100, idlePollMs: 10, errorBackoffMs: 10 });
+    await store.inbox.accept([broken]);
+    processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: 100, idlePollMs: 10, errorBackoffMs: 10 });
     processor.start();
     await eventually(async () => (await status('x1')) !== 'queued', 10_000, 'the first broken event');
-    await store.accept([{ ...broken, eventId: 'x2' }, event('ok', '1')]);
+    await store.inbox.accept([{ ...broken, eventId: 'x2' }, event('ok', '1')]);
     processor.wake();
     await eventually(async () => (await status('ok')) === 'processed', 10_000, 'the good key to be processed');
     await eventually(async () => (await status('x2')) === (replaced ? 'processed' : 'parked'), 10_000, 'the broken key to settle');

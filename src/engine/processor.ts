@@ -9,7 +9,8 @@ import { WorkLoop } from '../runtime/work-loop.js';
 import type { Logger } from 'pino';
 import { ConfluoError, StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
-import { recordId, type Store } from '../store/store.js';
+import type { InboxStore } from '../store/inbox-store.js';
+import { recordId } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { BatchCommit, Change, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
 import { applyEvent } from './apply-event.js';
@@ -75,7 +76,7 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 const awaited = (event: InboxEvent): boolean => (event.envelope.metadata as { wait?: unknown } | undefined)?.wait === true;
 
 export class Processor {
-  readonly #store: Store;
+  readonly #store: InboxStore;
   readonly #flow: Flow;
   readonly #log: Logger;
   readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
@@ -85,7 +86,7 @@ export class Processor {
   /** Commits in a row that lost to a moved record or event (see STALE_STREAK_LIMIT). */
   #staleStreak = 0;
 
-  constructor(store: Store, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
+  constructor(store: InboxStore, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
     this.#flow = flow;
     this.#log = log;

@@ -1,11 +1,11 @@
 // Rebuilds a record as it was at a moment, from the audit trail alone: every
 // field change up to that time, replayed in order.
-import type { Store } from '../store/store.js';
+import type { RecordStore } from '../store/record-store.js';
 import type { StoredRecord } from '../store/types.js';
 
 const PAGE = 1000;
 
-export async function recordAt(store: Store, entity: string, key: string, at: number): Promise<StoredRecord | undefined> {
+export async function recordAt(store: RecordStore, entity: string, key: string, at: number): Promise<StoredRecord | undefined> {
   const parts: Record<string, Record<string, unknown>> = {};
   let version = 0;
   let createdAt = 0;

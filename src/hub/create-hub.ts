@@ -143,12 +143,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const outbound = outboundPolicy(options.outbound);
   for (const integration of integrations) integration.sink.useOutbound?.(outbound);
   for (const source of options.sources ?? []) source.driver.useOutbound?.(outbound);
-  await store.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
+  await store.deliveries.registerIntegrations(integrations.filter((i) => i.disabled === false).map((i) => i.name), Date.now());
   const maxBacklog = options.acceptEvents === false ? undefined : options.ingest?.maxBacklog;
-  const admission = maxBacklog === undefined ? undefined : new Admission({ maxBacklog, count: () => store.queued(), log: log.child({ component: 'admission' }) });
+  const admission = maxBacklog === undefined ? undefined : new Admission({ maxBacklog, count: () => store.inbox.queued(), log: log.child({ component: 'admission' }) });
   await admission?.resync();
-  const dispatcher = new Dispatcher(store, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
-  const processor = new Processor(store, flow, log.child({ component: 'processor' }), {
+  const dispatcher = new Dispatcher(store.deliveries, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
+  const processor = new Processor(store.inbox, flow, log.child({ component: 'processor' }), {
     ...options.processor,
     outbox: createOutbox(integrations),
     onResults: (results) => {
@@ -157,8 +157,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       dispatcher.wake();
     },
   });
-  const inbox = new InboxWriter(store, { onAccepted: () => processor.wake() });
-  const sources = new SourceRunner(store, flow, options.sources ?? [], log.child({ component: 'sources' }), {
+  const inbox = new InboxWriter(store.inbox, { onAccepted: () => processor.wake() });
+  const sources = new SourceRunner(store.sources, flow, options.sources ?? [], log.child({ component: 'sources' }), {
     ...options.sourceRunner,
     onAccepted: () => processor.wake(),
   });
@@ -169,7 +169,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       flow,
       registry,
       inbox,
-      waitFor: (eventId, timeoutMs) => outcomes.wait(eventId, timeoutMs, async () => resultOf(await store.getEvent(eventId))),
+      waitFor: (eventId, timeoutMs) => outcomes.wait(eventId, timeoutMs, async () => resultOf(await store.records.getEvent(eventId))),
       ...(admission ? { admission } : {}),
     },
     options.ingest,
@@ -181,7 +181,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const answerWaits = async (eventIds: readonly string[] | undefined) => {
     const waited = outcomes.waitingFor(eventIds);
     for (let i = 0; i < waited.length; i += 8) {
-      const results = await Promise.all(waited.slice(i, i + 8).map(async (id) => resultOf(await store.getEvent(id))));
+      const results = await Promise.all(waited.slice(i, i + 8).map(async (id) => resultOf(await store.records.getEvent(id))));
       outcomes.publish(results.filter((r) => r !== undefined));
     }
   };
@@ -195,7 +195,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 
   const access = new Access({
     ...options.access,
-    store,
+    store: store.access,
     apiKeys: options.apiKeys,
     adminTokens: options.adminTokens,
     onTouchError: (error) => log.warn({ err: error }, "could not note a key's last use"),
@@ -225,12 +225,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   }
   await app.register(async (api) => {
     requireScopes(api, access);
-    recordActions(api, store, log);
+    recordActions(api, store.access, log);
     await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
     await deliveryApiRoutes(api, { store, integrations: dispatcher.integrations, onChanged: () => dispatcher.wake() });
     await sourceApiRoutes(api, { store, runner: sources });
-    await keysApiRoutes(api, { store, access });
-    await operatorActionRoutes(api, { store });
+    await keysApiRoutes(api, { store: store.access, access });
+    await operatorActionRoutes(api, { store: store.access });
   });
   app.get('/healthz', async (_request, reply) => {
     try {

@@ -15,7 +15,7 @@ import { EventError } from '../protocol/event-error.js';
 export interface AdmissionOptions {
   /** Most events waiting to be applied before new ones are refused. */
   maxBacklog: number;
-  /** Counts the events waiting to be applied (`Store.queued`). */
+  /** Counts the events waiting to be applied (`InboxStore.queued`). */
   count: () => Promise<number>;
   log: Logger;
   /** Longest time between two counts while events arrive. @defaultValue 1000 */

@@ -29,7 +29,7 @@ describe('InboxWriter', () => {
   it('answers single and bulk callers of one tick with their own outcomes, in submission order', async () => {
     const path = await open();
     let commits = 0;
-    const writer = new InboxWriter(store, { onAccepted: () => (commits += 1) });
+    const writer = new InboxWriter(store.inbox, { onAccepted: () => (commits += 1) });
     const [a, bulk, again] = await Promise.all([
       writer.submit(event('a')),
       writer.submitMany([event('b'), event('a'), event('c'), event('c')]),
@@ -47,10 +47,10 @@ describe('InboxWriter', () => {
   it('commits a bulk share in one transaction even past maxBatch', async () => {
     const path = await open();
     const db = new Database(path);
-    const writer = new InboxWriter(store, { maxBatch: 2 });
+    const writer = new InboxWriter(store.inbox, { maxBatch: 2 });
     let transactions = 0;
-    const accept = store.accept.bind(store);
-    store.accept = (events) => ((transactions += 1), accept(events));
+    const accept = store.inbox.accept.bind(store.inbox);
+    store.inbox.accept = (events) => ((transactions += 1), accept(events));
     const bulk = await writer.submitMany(['e0', 'e1', 'e2', 'e3', 'e4'].map(event));
     expect(bulk.map((o) => (o instanceof Error ? o : o.status))).toEqual(Array(5).fill('accepted'));
     expect(transactions).toBe(1);
@@ -61,7 +61,7 @@ describe('InboxWriter', () => {
     const path = await open();
     const db = new Database(path);
     db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.event_id = 'e3' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
-    const writer = new InboxWriter(store);
+    const writer = new InboxWriter(store.inbox);
     const [before, bulk, after] = await Promise.allSettled([
       writer.submit(event('before')),
       writer.submitMany(['e0', 'e1', 'e2', 'e3', 'e4'].map(event)),
@@ -79,7 +79,7 @@ describe('InboxWriter', () => {
     const path = await open();
     const db = new Database(path);
     db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.event_id = 'bad' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
-    const writer = new InboxWriter(store);
+    const writer = new InboxWriter(store.inbox);
     const [bad, good] = await Promise.allSettled([writer.submit(event('bad')), writer.submit(event('good'))]);
     expect(bad).toMatchObject({ status: 'rejected', reason: { message: 'disk on fire' } });
     expect(good).toMatchObject({ status: 'fulfilled', value: { status: 'accepted' } });

@@ -3,7 +3,7 @@
 // event is only acknowledged after the commit that holds it returned. When a
 // group's commit fails, it is split and committed again in halves, so an event
 // the store cannot write fails alone and its neighbours are still accepted.
-import type { Store } from '../store/store.js';
+import type { InboxStore } from '../store/inbox-store.js';
 import type { AcceptOutcome, NewInboxEvent } from '../store/types.js';
 
 export interface InboxWriterOptions {
@@ -30,14 +30,14 @@ type Pending =
 type Settled = Array<AcceptOutcome | Error>;
 
 export class InboxWriter {
-  readonly #store: Store;
+  readonly #store: InboxStore;
   readonly #maxBatch: number;
   readonly #onAccepted: () => void;
   #pending: Pending[] = [];
   #scheduled = false;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(store: Store, options: InboxWriterOptions = {}) {
+  constructor(store: InboxStore, options: InboxWriterOptions = {}) {
     this.#store = store;
     this.#maxBatch = options.maxBatch ?? 2000;
     this.#onAccepted = options.onAccepted ?? (() => undefined);

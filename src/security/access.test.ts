@@ -14,7 +14,7 @@ describe('Access', () => {
   let other: SqliteStore;
   let now: number;
   const access = (over: { cacheMs?: number } = {}) =>
-    new Access({ store, apiKeys: ['ck_configured_0123456789'], adminTokens: ['cadm_configured_0123456789'], clock: () => now, ...over });
+    new Access({ store: store.access, apiKeys: ['ck_configured_0123456789'], adminTokens: ['cadm_configured_0123456789'], clock: () => now, ...over });
 
   beforeEach(async () => {
     dir = tempDir();
@@ -40,18 +40,18 @@ describe('Access', () => {
   });
 
   it('keeps only the hash of a stored key and finds the key by it', async () => {
-    const { key } = await createApiKey(store, { name: 'crm', scopes: ['ingest'], events: ['crm:contact:updated'] }, now);
-    const [row] = await store.listKeys();
+    const { key } = await createApiKey(store.access, { name: 'crm', scopes: ['ingest'], events: ['crm:contact:updated'] }, now);
+    const [row] = await store.access.listKeys();
     expect(JSON.stringify(row)).not.toContain(key);
-    expect(await store.findKey(hashKey(key))).toMatchObject({ name: 'crm' });
+    expect(await store.access.findKey(hashKey(key))).toMatchObject({ name: 'crm' });
     expect(await access().identify(key)).toMatchObject({ name: 'crm', scopes: new Set(['ingest']), events: new Set(['crm:contact:updated']) });
   });
 
   it('stops accepting a key revoked through another connection once its cached answer expires', async () => {
     const a = access({ cacheMs: 1000 });
-    const { key } = await createApiKey(store, { name: 'ops', scopes: ['operate'] }, now);
+    const { key } = await createApiKey(store.access, { name: 'ops', scopes: ['operate'] }, now);
     expect(await a.identify(key)).toMatchObject({ name: 'ops' });
-    expect(await other.revokeKey('ops', now)).toBe(true);
+    expect(await other.access.revokeKey('ops', now)).toBe(true);
     now += 999;
     expect(await a.identify(key)).toMatchObject({ name: 'ops' }); // still cached
     now += 1;
@@ -60,17 +60,17 @@ describe('Access', () => {
 
   it('forgets cached answers on demand, so a revocation in this process counts at once', async () => {
     const a = access({ cacheMs: 60_000 });
-    const { key } = await createApiKey(store, { name: 'ops', scopes: ['operate'] }, now);
+    const { key } = await createApiKey(store.access, { name: 'ops', scopes: ['operate'] }, now);
     expect(await a.identify(key)).toBeDefined();
-    await store.revokeKey('ops', now);
+    await store.access.revokeKey('ops', now);
     a.forget();
     expect(await a.identify(key)).toBeUndefined();
   });
 
   it('notes "last used" at most once a minute per key', async () => {
     const a = access({ cacheMs: 0 });
-    const { key } = await createApiKey(store, { name: 'crm', scopes: ['ingest'] }, now);
-    const lastUsed = async () => (await store.listKeys())[0]?.lastUsedAt;
+    const { key } = await createApiKey(store.access, { name: 'crm', scopes: ['ingest'] }, now);
+    const lastUsed = async () => (await store.access.listKeys())[0]?.lastUsedAt;
     await a.identify(key);
     await new Promise((r) => setImmediate(r));
     expect(await lastUsed()).toBe(now);
@@ -86,10 +86,10 @@ describe('Access', () => {
   });
 
   it('refuses key requests that make no sense', async () => {
-    await expect(createApiKey(store, { name: 'x', scopes: ['read'], events: ['a'] }, now)).rejects.toThrow(/event list limits the ingest scope/);
-    await expect(createApiKey(store, { name: 'x', scopes: ['ingest', 'read'], signed: true }, now)).rejects.toThrow(/ingest scope alone/);
-    await expect(createApiKey(store, { name: 'has space', scopes: ['read'] }, now)).rejects.toThrow(/a name is/);
-    await createApiKey(store, { name: 'x', scopes: ['read'] }, now);
-    await expect(createApiKey(store, { name: 'x', scopes: ['read'] }, now)).rejects.toMatchObject({ code: 'KEY_NAME_TAKEN' });
+    await expect(createApiKey(store.access, { name: 'x', scopes: ['read'], events: ['a'] }, now)).rejects.toThrow(/event list limits the ingest scope/);
+    await expect(createApiKey(store.access, { name: 'x', scopes: ['ingest', 'read'], signed: true }, now)).rejects.toThrow(/ingest scope alone/);
+    await expect(createApiKey(store.access, { name: 'has space', scopes: ['read'] }, now)).rejects.toThrow(/a name is/);
+    await createApiKey(store.access, { name: 'x', scopes: ['read'] }, now);
+    await expect(createApiKey(store.access, { name: 'x', scopes: ['read'] }, now)).rejects.toMatchObject({ code: 'KEY_NAME_TAKEN' });
   });
 });

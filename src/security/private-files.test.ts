@@ -30,7 +30,7 @@ function folder(): string {
 async function storeWithWal(path: string, onLooseModes?: (report: ModeReport) => void): Promise<SqliteStore> {
   const store = new SqliteStore({ path, ...(onLooseModes ? { onLooseModes } : {}) });
   await store.init();
-  await store.accept([{ eventId: 'e1', name: 'crm:contact:updated', version: 1, flowId: 'f1', entity: 'customer', key: 'CC-1', envelope: {}, acceptedAt: Date.now() }]);
+  await store.inbox.accept([{ eventId: 'e1', name: 'crm:contact:updated', version: 1, flowId: 'f1', entity: 'customer', key: 'CC-1', envelope: {}, acceptedAt: Date.now() }]);
   return store;
 }
 

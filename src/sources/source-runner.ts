@@ -9,7 +9,7 @@ import { ConfigError, ConfluoError } from '../errors/index.js';
 import { KeyError } from '../flow/entity.js';
 import type { Flow } from '../flow/flow.js';
 import { Waker } from '../runtime/waker.js';
-import type { Store } from '../store/store.js';
+import type { SourceStore } from '../store/source-store.js';
 import type { SourcePageCommit, SourceRun, SourceRunTrigger } from '../store/source-types.js';
 import type { Json, NewInboxEvent } from '../store/types.js';
 import { describeIssues } from '../validation/field-issues.js';
@@ -74,7 +74,7 @@ function bestEffortId(source: Source, raw: unknown): string | null {
 }
 
 export class SourceRunner {
-  readonly #store: Store;
+  readonly #store: SourceStore;
   readonly #sources: ReadonlyMap<string, Source>;
   readonly #log: Logger;
   readonly #leaseMs: number;
@@ -90,7 +90,7 @@ export class SourceRunner {
   #stopping = false;
   #closed = false;
 
-  constructor(store: Store, flow: Flow, sources: readonly Source[], log: Logger, options: SourceRunnerOptions = {}) {
+  constructor(store: SourceStore, flow: Flow, sources: readonly Source[], log: Logger, options: SourceRunnerOptions = {}) {
     this.#store = store;
     this.#log = log;
     this.#leaseMs = options.leaseMs ?? 60_000;

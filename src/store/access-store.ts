@@ -1,4 +1,4 @@
-// The access half of the Store port: API keys, kept as hashes (who may do
+// The access part of the Store port: API keys, kept as hashes (who may do
 // what), and the operator actions taken with them (who did what).
 import type { Json } from './types.js';
 

@@ -2,7 +2,7 @@
 // retries, replays and digest windows, held to the same rules on every driver.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttemptSettlement, NewDelivery } from './delivery-types.js';
-import type { StoreFixture } from './store.contract.js';
+import type { StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 
 const T0 = 1_700_000_000_000;
@@ -13,8 +13,8 @@ const newDelivery = (key: string, over: Partial<NewDelivery> = {}): NewDelivery 
   return { deliveryId: `d-${n}`, integration: 'desk', kind: 'change', entity: 'customer', key, eventId: `e-${n}`, version: 1, request: { body: { n } }, status: 'pending', createdAt: T0 + n, ...over };
 };
 
-const write = (store: Store, deliveries: NewDelivery[], digestItems: Parameters<Store['commitBatch']>[0]['digestItems'] = []) =>
-  store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems, processed: [], parked: [] });
+const write = (store: Store, deliveries: NewDelivery[], digestItems: Parameters<Store['inbox']['commitBatch']>[0]['digestItems'] = []) =>
+  store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems, processed: [], parked: [] });
 
 const settlement = (deliveryId: string, owner: string, over: Partial<AttemptSettlement> = {}): AttemptSettlement => ({
   owner,
@@ -30,23 +30,23 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
     let fixture: StoreFixture;
     let store: Store;
     const claim = (now: number, limit = 10, ordered = false, owner = 'w1', leaseMs = 1000) =>
-      store.claimDeliveries([{ integration: 'desk', limit, ordered }], { now, leaseMs, owner });
+      store.deliveries.claimDeliveries([{ integration: 'desk', limit, ordered }], { now, leaseMs, owner });
     beforeEach(async () => {
       fixture = await open();
       store = fixture.store;
-      await store.registerIntegrations(['desk', 'other'], T0);
+      await store.deliveries.registerIntegrations(['desk', 'other'], T0);
     });
     afterEach(async () => {
       await fixture.cleanup();
     });
 
     it('registers integrations once, active, and counts their deliveries by status', async () => {
-      await store.registerIntegrations(['desk'], T0 + 5);
+      await store.deliveries.registerIntegrations(['desk'], T0 + 5);
       await write(store, [newDelivery('A'), newDelivery('B', { status: 'ignored', request: undefined, reason: 'skip' })]);
-      const rows = await store.listIntegrations();
+      const rows = await store.deliveries.listIntegrations();
       expect(rows.map((r) => [r.name, r.state])).toEqual([['desk', 'active'], ['other', 'active']]);
       expect(rows[0]!.counts).toEqual({ pending: 1, succeeded: 0, failed: 0, dead: 0, ignored: 1 });
-      expect(await store.setIntegrationState('nope', 'paused', null, T0)).toBeUndefined();
+      expect(await store.deliveries.setIntegrationState('nope', 'paused', null, T0)).toBeUndefined();
     });
 
     it('leases due deliveries of active integrations only, up to the limit, until the lease runs out', async () => {
@@ -58,9 +58,9 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
       expect(await claim(now + 999, 10, false, 'w2')).toEqual([]);
       expect((await claim(now + 1000, 10, false, 'w2')).map((d) => d.deliveryId)).toEqual([a.deliveryId, b.deliveryId, c.deliveryId]);
 
-      expect(await store.setIntegrationState('desk', 'paused', 'by hand', now)).toBe('active');
+      expect(await store.deliveries.setIntegrationState('desk', 'paused', 'by hand', now)).toBe('active');
       expect(await claim(now + 5000)).toEqual([]);
-      expect(await store.setIntegrationState('desk', 'active', null, now)).toBe('paused');
+      expect(await store.deliveries.setIntegrationState('desk', 'active', null, now)).toBe('paused');
       expect(await claim(now + 5000)).toHaveLength(3);
     });
 
@@ -70,7 +70,7 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
       expect((await claim(T0 + 100, 10, true)).map((d) => d.deliveryId)).toEqual([a1.deliveryId, b1.deliveryId]);
       // a1 is still pending (in flight): a2 waits even after a1's lease runs out, until a1 settles.
       expect((await claim(T0 + 1200, 10, true, 'w2')).map((d) => d.deliveryId)).toEqual([a1.deliveryId, b1.deliveryId]);
-      await store.settleAttempts([settlement(a1.deliveryId, 'w2')], T0 + 1300);
+      await store.deliveries.settleAttempts([settlement(a1.deliveryId, 'w2')], T0 + 1300);
       expect((await claim(T0 + 2400, 10, true, 'w3')).map((d) => d.deliveryId)).toEqual([a2.deliveryId, b1.deliveryId]);
     });
 
@@ -84,72 +84,72 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
         integrationSucceeded: false,
         attempt: { ...settlement(a.deliveryId, 'w1').attempt, status: 503, error: 'HTTP 503', outcome: 'retry', nextAttemptAt: T0 + 5000 },
       });
-      const results = await store.settleAttempts([retry, settlement(b.deliveryId, 'intruder')], T0 + 200);
+      const results = await store.deliveries.settleAttempts([retry, settlement(b.deliveryId, 'intruder')], T0 + 200);
       expect(results[0]).toEqual({ failingSince: T0 + 10_000, consecutiveFailures: 1 });
       expect(results[1]).toBeUndefined();
-      const after = await store.getDelivery(a.deliveryId);
+      const after = await store.deliveries.getDelivery(a.deliveryId);
       expect(after).toMatchObject({ status: 'pending', attempts: 1, totalAttempts: 1, nextAttemptAt: T0 + 5000, lastError: 'HTTP 503', lastStatus: 503 });
       expect(after!.log).toEqual([retry.attempt]);
-      expect((await store.getDelivery(b.deliveryId))!.log).toEqual([]);
+      expect((await store.deliveries.getDelivery(b.deliveryId))!.log).toEqual([]);
       // Not due before its next attempt; due after.
       expect((await claim(T0 + 4999, 10, false, 'w2')).map((d) => d.deliveryId)).toEqual([b.deliveryId]);
       expect((await claim(T0 + 5000, 10, false, 'w2')).map((d) => d.deliveryId)).toEqual([a.deliveryId]);
-      const ok = await store.settleAttempts([settlement(a.deliveryId, 'w2', { attempt: { ...settlement(a.deliveryId, 'w2').attempt, attempt: 2 } })], T0 + 6000);
+      const ok = await store.deliveries.settleAttempts([settlement(a.deliveryId, 'w2', { attempt: { ...settlement(a.deliveryId, 'w2').attempt, attempt: 2 } })], T0 + 6000);
       expect(ok[0]).toEqual({ failingSince: null, consecutiveFailures: 0 });
-      expect(await store.getDelivery(a.deliveryId)).toMatchObject({ status: 'succeeded', attempts: 2, completedAt: T0 + 6000 });
+      expect(await store.deliveries.getDelivery(a.deliveryId)).toMatchObject({ status: 'succeeded', attempts: 2, completedAt: T0 + 6000 });
     });
 
     it('retries a finished delivery as a new manual cycle, but not a pending or ignored one', async () => {
       const [a, ignored] = [newDelivery('A'), newDelivery('B', { status: 'ignored', request: undefined, reason: 'no' })];
       await write(store, [a, ignored]);
-      expect(await store.retryDelivery(a.deliveryId, T0 + 1)).toBe(false);
+      expect(await store.deliveries.retryDelivery(a.deliveryId, T0 + 1)).toBe(false);
       await claim(T0 + 100);
-      await store.settleAttempts([settlement(a.deliveryId, 'w1', { status: 'dead', integrationSucceeded: false })], T0 + 200);
-      expect(await store.retryDelivery(a.deliveryId, T0 + 300)).toBe(true);
-      expect(await store.getDelivery(a.deliveryId)).toMatchObject({ status: 'pending', attempts: 0, totalAttempts: 1, trigger: 'manual', cycleStartedAt: T0 + 300, nextAttemptAt: T0 + 300, completedAt: null });
-      expect(await store.retryDelivery(ignored.deliveryId, T0 + 300)).toBe(false);
-      expect(await store.retryDelivery('missing', T0 + 300)).toBe(false);
+      await store.deliveries.settleAttempts([settlement(a.deliveryId, 'w1', { status: 'dead', integrationSucceeded: false })], T0 + 200);
+      expect(await store.deliveries.retryDelivery(a.deliveryId, T0 + 300)).toBe(true);
+      expect(await store.deliveries.getDelivery(a.deliveryId)).toMatchObject({ status: 'pending', attempts: 0, totalAttempts: 1, trigger: 'manual', cycleStartedAt: T0 + 300, nextAttemptAt: T0 + 300, completedAt: null });
+      expect(await store.deliveries.retryDelivery(ignored.deliveryId, T0 + 300)).toBe(false);
+      expect(await store.deliveries.retryDelivery('missing', T0 + 300)).toBe(false);
     });
 
     it('replays finished deliveries of one integration created in a time range, in chunks', async () => {
       const all = Array.from({ length: 5 }, (_, i) => newDelivery(`K${i}`, { createdAt: T0 + i * 1000 }));
       const other = newDelivery('Z', { integration: 'other', createdAt: T0 + 1000 });
       await write(store, [...all, other]);
-      const claimed = await store.claimDeliveries([{ integration: 'desk', limit: 10, ordered: false }, { integration: 'other', limit: 10, ordered: false }], { now: T0 + 10_000, leaseMs: 1000, owner: 'w1' });
-      await store.settleAttempts(claimed.map((d) => settlement(d.deliveryId, 'w1')), T0 + 10_001);
-      expect(await store.countReplayable('desk', T0 + 1000, T0 + 3000)).toBe(3);
-      const first = await store.replayDeliveries('desk', T0 + 1000, T0 + 3000, { afterSeq: 0, limit: 2, now: T0 + 20_000 });
+      const claimed = await store.deliveries.claimDeliveries([{ integration: 'desk', limit: 10, ordered: false }, { integration: 'other', limit: 10, ordered: false }], { now: T0 + 10_000, leaseMs: 1000, owner: 'w1' });
+      await store.deliveries.settleAttempts(claimed.map((d) => settlement(d.deliveryId, 'w1')), T0 + 10_001);
+      expect(await store.deliveries.countReplayable('desk', T0 + 1000, T0 + 3000)).toBe(3);
+      const first = await store.deliveries.replayDeliveries('desk', T0 + 1000, T0 + 3000, { afterSeq: 0, limit: 2, now: T0 + 20_000 });
       expect(first.replayed).toBe(2);
-      const second = await store.replayDeliveries('desk', T0 + 1000, T0 + 3000, { afterSeq: first.lastSeq!, limit: 2, now: T0 + 20_000 });
+      const second = await store.deliveries.replayDeliveries('desk', T0 + 1000, T0 + 3000, { afterSeq: first.lastSeq!, limit: 2, now: T0 + 20_000 });
       expect(second.replayed).toBe(1);
-      expect((await store.listDeliveries({ status: 'pending', limit: 10 })).map((d) => d.key).sort()).toEqual(['K1', 'K2', 'K3']);
-      expect((await store.getDelivery(other.deliveryId))!.status).toBe('succeeded');
+      expect((await store.deliveries.listDeliveries({ status: 'pending', limit: 10 })).map((d) => d.key).sort()).toEqual(['K1', 'K2', 'K3']);
+      expect((await store.deliveries.getDelivery(other.deliveryId))!.status).toBe('succeeded');
     });
 
     it('lists deliveries newest first with filters and a cursor', async () => {
       const [a, b, c] = [newDelivery('A'), newDelivery('B'), newDelivery('A', { status: 'failed', request: undefined, reason: 'mapping threw: x' })];
       await write(store, [a, b, c]);
-      expect((await store.listDeliveries({ limit: 10 })).map((d) => d.deliveryId)).toEqual([c.deliveryId, b.deliveryId, a.deliveryId]);
-      expect((await store.listDeliveries({ key: 'A', limit: 10 })).map((d) => d.deliveryId)).toEqual([c.deliveryId, a.deliveryId]);
-      expect((await store.listDeliveries({ status: 'failed', limit: 10 }))[0]).toMatchObject({ lastError: 'mapping threw: x', completedAt: c.createdAt });
-      const page = await store.listDeliveries({ limit: 1 });
-      expect((await store.listDeliveries({ before: page[0]!.seq, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId, a.deliveryId]);
-      expect((await store.listDeliveries({ eventId: b.eventId, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId]);
+      expect((await store.deliveries.listDeliveries({ limit: 10 })).map((d) => d.deliveryId)).toEqual([c.deliveryId, b.deliveryId, a.deliveryId]);
+      expect((await store.deliveries.listDeliveries({ key: 'A', limit: 10 })).map((d) => d.deliveryId)).toEqual([c.deliveryId, a.deliveryId]);
+      expect((await store.deliveries.listDeliveries({ status: 'failed', limit: 10 }))[0]).toMatchObject({ lastError: 'mapping threw: x', completedAt: c.createdAt });
+      const page = await store.deliveries.listDeliveries({ limit: 1 });
+      expect((await store.deliveries.listDeliveries({ before: page[0]!.seq, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId, a.deliveryId]);
+      expect((await store.deliveries.listDeliveries({ eventId: b.eventId, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId]);
     });
 
     it('hands out a digest window only once it has closed, and folds it exactly once', async () => {
       const item = (windowStart: number, key: string) => ({ integration: 'desk', windowStart, entity: 'customer', key, eventId: `e-${key}`, item: { key }, createdAt: windowStart + 1 });
       await write(store, [], [item(T0, 'A'), item(T0, 'B'), item(T0 + 60_000, 'C')]);
-      expect(await store.takeDigestWindow('desk', 60_000, T0 + 59_999)).toBeUndefined();
-      const window = await store.takeDigestWindow('desk', 60_000, T0 + 60_000);
+      expect(await store.deliveries.takeDigestWindow('desk', 60_000, T0 + 59_999)).toBeUndefined();
+      const window = await store.deliveries.takeDigestWindow('desk', 60_000, T0 + 60_000);
       expect(window).toMatchObject({ integration: 'desk', windowStart: T0 });
       expect(window!.items.map((i) => i.item)).toEqual([{ key: 'A' }, { key: 'B' }]);
       const digest = newDelivery('*', { deliveryId: `digest_desk_${T0}`, kind: 'digest' });
-      await store.commitDigest(window!, digest);
-      await expect(store.commitDigest(window!, digest)).rejects.toThrow(/folded concurrently/);
-      expect((await store.listDeliveries({ limit: 10 })).map((d) => d.deliveryId)).toEqual([digest.deliveryId]);
-      expect(await store.takeDigestWindow('desk', 60_000, T0 + 60_000)).toBeUndefined();
-      expect((await store.takeDigestWindow('desk', 60_000, T0 + 120_000))!.items.map((i) => i.key)).toEqual(['C']);
+      await store.deliveries.commitDigest(window!, digest);
+      await expect(store.deliveries.commitDigest(window!, digest)).rejects.toThrow(/folded concurrently/);
+      expect((await store.deliveries.listDeliveries({ limit: 10 })).map((d) => d.deliveryId)).toEqual([digest.deliveryId]);
+      expect(await store.deliveries.takeDigestWindow('desk', 60_000, T0 + 60_000)).toBeUndefined();
+      expect((await store.deliveries.takeDigestWindow('desk', 60_000, T0 + 120_000))!.items.map((i) => i.key)).toEqual(['C']);
     });
   });
 }

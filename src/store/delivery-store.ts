@@ -1,4 +1,4 @@
-// The outbound half of the Store port: claiming deliveries with leases,
+// The deliveries part of the Store port: claiming deliveries with leases,
 // settling attempts, integration states, replays and digest windows.
 import type {
   AttemptSettlement,

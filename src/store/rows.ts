@@ -4,7 +4,7 @@
 import { decodeOptional } from './json-columns.js';
 import type { ApiKey, NewApiKey, NewOperatorAction, OperatorAction, Scope } from './access-store.js';
 import type { RejectedItem, SourceRow, SourceRun } from './source-types.js';
-import type { AuditEntry, EventStatus, InboxEvent, Json, StoredRecord } from './types.js';
+import type { AuditEntry, EventStatus, EventTrace, FieldDiff, InboxEvent, Json, StoredRecord } from './types.js';
 
 export interface InboxRow {
   seq: number;
@@ -82,6 +82,63 @@ export const toAudit = (row: AuditRow): AuditEntry => ({
   flowId: row.flow_id,
   at: row.at,
 });
+
+/** The columns of a change an event trace shows. */
+export interface ChangeTraceRow {
+  version: number;
+  rule: string;
+  changed_parts: string;
+  diffs: string;
+  at: number;
+}
+
+/** The columns of a delivery an event trace shows. */
+export interface DeliveryTraceRow {
+  delivery_id: string;
+  integration: string;
+  status: EventTrace['deliveries'][number]['status'];
+  attempts: number;
+  total_attempts: number;
+  last_error: string | null;
+  last_status: number | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+/** What one event did: its inbox row, the changes it made and the deliveries they caused, each in order. */
+export const toEventTrace = (row: InboxRow, changes: readonly ChangeTraceRow[], deliveries: readonly DeliveryTraceRow[]): EventTrace => ({
+  eventId: row.event_id,
+  name: row.name,
+  version: row.version,
+  flowId: row.flow_id,
+  entity: row.entity,
+  key: row.key,
+  status: row.status,
+  acceptedAt: row.accepted_at,
+  processedAt: row.processed_at,
+  result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
+  error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
+  changes: changes.map((c) => ({ version: c.version, rule: c.rule, changedParts: JSON.parse(c.changed_parts) as string[], diffs: JSON.parse(c.diffs) as FieldDiff[], at: c.at })),
+  deliveries: deliveries.map((d) => ({
+    deliveryId: d.delivery_id,
+    integration: d.integration,
+    status: d.status,
+    attempts: d.attempts,
+    totalAttempts: d.total_attempts,
+    lastError: d.last_error,
+    lastStatus: d.last_status,
+    createdAt: d.created_at,
+    completedAt: d.completed_at,
+  })),
+});
+
+/**
+ * A source's failures in a row after a run ends, as SQL over its `consecutive_failures`: a
+ * success ends the streak, a failure extends it, and an interrupted run (the hub stopped, the
+ * lease was lost) is no failure of the source.
+ */
+export const sourceFailuresAfter = (status: Exclude<SourceRun['status'], 'running'>): string =>
+  ({ succeeded: '0', failed: 'consecutive_failures + 1', interrupted: 'consecutive_failures' })[status];
 
 export interface SourceRowDb {
   name: string;

@@ -1,4 +1,4 @@
-// The sources half of the Store port: checkpoints, the lease that lets one run
+// The sources part of the Store port: checkpoints, the lease that lets one run
 // of a source go at a time across processes, run history and rejected items.
 import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, SourceRun, SourceRunStatus, SourceRunTrigger } from './source-types.js';
 

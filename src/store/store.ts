@@ -1,27 +1,15 @@
-// The Store port. The engine, ingest and read API speak only this interface;
-// `store/sqlite` and `store/postgres` implement it and run the same contract
-// suite (`store/store.contract.ts`).
+// The Store port: parts held as properties, each a port of its own with its
+// own contract suite (`store/*-store.contract.ts`), and the life cycle of the
+// connection they share. The engine, ingest, delivery, sources and APIs each
+// take only the parts they use. `store/sqlite` and `store/postgres` implement
+// every part and run every suite (`describeStoreContract`).
 import type { AccessStore } from './access-store.js';
 import type { DeliveryStore } from './delivery-store.js';
+import type { InboxStore } from './inbox-store.js';
+import type { RecordStore } from './record-store.js';
 import type { SourceStore } from './source-store.js';
-import type {
-  AcceptOutcome,
-  AuditEntry,
-  AuditQuery,
-  BatchCommit,
-  EventTrace,
-  InboxEvent,
-  NewInboxEvent,
-  ParkedKey,
-  StoredRecord,
-} from './types.js';
 
-export interface ClaimedBatch {
-  /** Queued events of keys that are not parked, oldest first; per key a prefix of its queue. */
-  events: InboxEvent[];
-  /** The current record of every key in `events` that has one, by `recordId(entity, key)`. */
-  records: Map<string, StoredRecord>;
-}
+export type { ClaimedBatch } from './inbox-store.js';
 
 /**
  * What `onWake` listens for: events queued (`inbox`), deliveries due (`deliveries`), or events
@@ -36,9 +24,20 @@ export type WakeChannel = 'inbox' | 'deliveries' | 'outcomes';
  */
 export type WakePayload = readonly string[] | undefined;
 
-export interface Store extends DeliveryStore, SourceStore, AccessStore {
+export interface Store {
   readonly driver: string;
-  /** Creates or migrates the schema. Safe to call on every start. */
+  /** Events accepted, claimed and committed by processing; parked keys. */
+  readonly inbox: InboxStore;
+  /** Records, their audit trail and event traces. */
+  readonly records: RecordStore;
+  /** Deliveries, their attempts, integration states and digest windows. */
+  readonly deliveries: DeliveryStore;
+  /** Scheduled sources: checkpoints, leases, runs and rejected items. */
+  readonly sources: SourceStore;
+  /** API keys and the operator actions taken with them. */
+  readonly access: AccessStore;
+
+  /** Creates or migrates the schema. Safe to call on every start. The parts work once it resolved. */
   init(): Promise<void>;
   close(): Promise<void>;
   /**
@@ -48,34 +47,8 @@ export interface Store extends DeliveryStore, SourceStore, AccessStore {
    * polling is the fallback either way.
    */
   onWake?(channel: WakeChannel, listener: (payload: WakePayload) => void): () => void;
-
-  /** Durably records events (one transaction for the whole array), deduplicating by event id. */
-  accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;
-
-  claimBatch(limit: number): Promise<ClaimedBatch>;
-  /**
-   * Commits a batch in one transaction. Throws `StaleBatchError` (and writes nothing) when a
-   * record's version moved since the claim or an event is no longer queued.
-   */
-  commitBatch(batch: BatchCommit): Promise<void>;
-
-  getRecord(entity: string, key: string): Promise<StoredRecord | undefined>;
-  listAudit(entity: string, key: string, query: AuditQuery): Promise<AuditEntry[]>;
-  getEvent(eventId: string): Promise<EventTrace | undefined>;
-
-  listParked(): Promise<ParkedKey[]>;
-  /** Unparks the key so its head event runs again. False when it was not parked. */
-  retryParked(entity: string, key: string): Promise<boolean>;
-  /** Marks the key's head event skipped and unparks the key. Undefined when it was not parked. */
-  skipParked(entity: string, key: string): Promise<{ skippedEventId: string } | undefined>;
-  /** Counts by status, for health and metrics. */
+  /** Counts across the inbox and records, for health and metrics. */
   stats(): Promise<{ queued: number; parkedKeys: number; records: number }>;
-  /**
-   * Events waiting to be applied: `stats().queued` alone, cheap enough to call every second. It
-   * reads the queued events' index only, where `stats()` also counts every record (half a
-   * second at a million records on SQLite, measured).
-   */
-  queued(): Promise<number>;
 }
 
 export function recordId(entity: string, key: string): string {

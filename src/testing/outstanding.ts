@@ -14,17 +14,17 @@ export async function deliveriesOldestFirst(store: Store, filter: Omit<DeliveryF
   const newestFirst: Delivery[] = [];
   for (;;) {
     const before = newestFirst.at(-1)?.seq;
-    const page = await store.listDeliveries({ ...filter, limit: PAGE, ...(before !== undefined ? { before } : {}) });
+    const page = await store.deliveries.listDeliveries({ ...filter, limit: PAGE, ...(before !== undefined ? { before } : {}) });
     newestFirst.push(...page);
     if (page.length < PAGE) return newestFirst.reverse();
   }
 }
 
 export async function outstanding(store: Store, integrations: readonly Integration[], now: number): Promise<{ events: number; deliveries: number }> {
-  const [{ queued }, parked] = await Promise.all([store.stats(), store.listParked()]);
+  const [{ queued }, parked] = await Promise.all([store.stats(), store.inbox.listParked()]);
   // A parked key's queued events wait for an operator; its `waiting` counts the parked event too, which is not queued.
   const events = queued - parked.reduce((n, p) => n + p.waiting - 1, 0);
-  const states = new Map((await store.listIntegrations()).map((i) => [i.name, i.state]));
+  const states = new Map((await store.deliveries.listIntegrations()).map((i) => [i.name, i.state]));
   const ordered = new Set(integrations.filter((i) => i.ordered).map((i) => i.name));
   const retrying = new Set<string>();
   let deliveries = 0;

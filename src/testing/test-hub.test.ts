@@ -81,7 +81,7 @@ describe('createTestHub', () => {
     expect(Date.now() - started).toBeLessThan(5000);
 
     expect(await hub.record(account, 'P')).toBeUndefined();
-    expect((await hub.hub.store.listParked()).map((p) => [p.key, p.waiting])).toEqual([['P', 2]]);
+    expect((await hub.hub.store.inbox.listParked()).map((p) => [p.key, p.waiting])).toEqual([['P', 2]]);
     expect(hub.captured('books').map((r) => [r.method, r.url, r.status])).toEqual([
       ['PUT', 'https://books.example.com/entries/A', 200],
       ['PUT', 'https://books.example.com/entries/B', 503],

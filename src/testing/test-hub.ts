@@ -148,13 +148,13 @@ export async function createTestHub(config: ConfluoConfig, options: TestHubOptio
     },
     async record(entity: Entity | string, key: string | KeyValues<readonly string[]>) {
       const found = entityNamed(entity);
-      return (await hub.store.getRecord(found.name, keyOf(found, key))) as TestRecord | undefined;
+      return (await hub.store.records.getRecord(found.name, keyOf(found, key))) as TestRecord | undefined;
     },
     async audit(entity, key) {
       const found = entityNamed(entity);
       const entries: AuditEntry[] = [];
       for (;;) {
-        const page = await hub.store.listAudit(found.name, keyOf(found, key), { after: entries.at(-1)?.id ?? 0, limit: 500 });
+        const page = await hub.store.records.listAudit(found.name, keyOf(found, key), { after: entries.at(-1)?.id ?? 0, limit: 500 });
         entries.push(...page);
         if (page.length < 500) return entries;
       }

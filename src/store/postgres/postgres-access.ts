@@ -1,4 +1,4 @@
-// The access half of the PostgreSQL store (the AccessStore port): API keys by
+// The access part of the PostgreSQL store (the AccessStore port): API keys by
 // hash and the operator-action record, on the store's pool.
 import type pg from 'pg';
 import type { AccessStore, ApiKey, NewApiKey, NewOperatorAction, OperatorAction } from '../access-store.js';

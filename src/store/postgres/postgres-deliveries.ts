@@ -1,4 +1,4 @@
-// The outbound half of the PostgreSQL store (the DeliveryStore port). Claims
+// The deliveries part of the PostgreSQL store (the DeliveryStore port). Claims
 // lock rows with `FOR UPDATE SKIP LOCKED`, so dispatchers in many processes
 // share the due deliveries without waiting on each other; a lease makes a
 // killed dispatcher's deliveries due again.
@@ -16,76 +16,30 @@ import type {
   IntegrationState,
   NewDelivery,
 } from '../delivery-types.js';
-import { DELIVERY_STATUSES } from '../delivery-types.js';
+import {
+  completedAt,
+  DELIVERY_COLUMNS,
+  deliveryFromColumns,
+  followStreak,
+  inReplayRange,
+  newAttemptRow,
+  newDeliveryRow,
+  noStreak,
+  REPLAYABLE,
+  restartCycle,
+  toAttempt,
+  toDelivery,
+  toDigestWindow,
+  toIntegrations,
+  type AttemptRowDb,
+  type DeliveryRowDb,
+  type DigestItemRowDb,
+  type IntegrationRowDb,
+} from '../delivery-rows.js';
 import { CHANNELS, jsonRows, storableText, transaction } from './connection.js';
 
-interface DeliveryRowDb {
-  seq: number;
-  delivery_id: string;
-  integration: string;
-  kind: Delivery['kind'];
-  entity: string;
-  key: string;
-  event_id: string;
-  version: number | null;
-  request: string | null;
-  status: DeliveryStatus;
-  attempts: number;
-  total_attempts: number;
-  cycle_started_at: number;
-  next_attempt_at: number | null;
-  trigger: Delivery['trigger'];
-  last_error: string | null;
-  last_status: number | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
-
-interface AttemptRowDb {
-  delivery_id: string;
-  attempt: number;
-  trigger: DeliveryAttempt['trigger'];
-  started_at: number;
-  duration_ms: number;
-  method: string;
-  url: string;
-  request_headers: string;
-  status: number | null;
-  response: string | null;
-  error: string | null;
-  outcome: DeliveryAttempt['outcome'];
-  next_attempt_at: number | null;
-}
-
-const toDelivery = (r: DeliveryRowDb): Delivery => ({
-  seq: r.seq,
-  deliveryId: r.delivery_id,
-  integration: r.integration,
-  kind: r.kind,
-  entity: r.entity,
-  key: r.key,
-  eventId: r.event_id,
-  version: r.version,
-  request: r.request === null ? undefined : (JSON.parse(r.request) as Delivery['request']),
-  status: r.status,
-  attempts: r.attempts,
-  totalAttempts: r.total_attempts,
-  cycleStartedAt: r.cycle_started_at,
-  nextAttemptAt: r.next_attempt_at,
-  trigger: r.trigger,
-  lastError: r.last_error,
-  lastStatus: r.last_status,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  completedAt: r.completed_at,
-});
-
-const REPLAYABLE = `status IN ('succeeded', 'failed', 'dead') AND request IS NOT NULL`;
-const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
-/** Starts a new cycle: pending now, attempts counted afresh, sent as `manual`. `$1` is now. */
-const RESTART_CYCLE = `status = 'pending', attempts = 0, cycle_started_at = $1, next_attempt_at = $1, trigger = 'manual',
-  lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = $1`;
+/** Starts a new cycle and frees the lease it may hold. `$1` is now. */
+const RESTART_CYCLE = `${restartCycle('$1')}, lease_until = NULL, lease_owner = NULL`;
 
 const NEW_DELIVERY_ROWS = jsonRows(1, {
   delivery_id: 'text',
@@ -97,8 +51,12 @@ const NEW_DELIVERY_ROWS = jsonRows(1, {
   version: 'int',
   request: 'text',
   status: 'text',
-  reason: 'text',
+  cycle_started_at: 'bigint',
+  next_attempt_at: 'bigint',
+  last_error: 'text',
   created_at: 'bigint',
+  updated_at: 'bigint',
+  completed_at: 'bigint',
 });
 
 const SETTLEMENT_ROWS = jsonRows(1, {
@@ -136,27 +94,10 @@ export async function insertDeliveries(client: pg.ClientBase, deliveries: readon
   const d = deliveries;
   await client.query(
     `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
-     SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, created_at,
-            CASE WHEN status = 'pending' THEN created_at END, reason, created_at, created_at, CASE WHEN status = 'pending' THEN NULL ELSE created_at END
+     SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at
      FROM ${NEW_DELIVERY_ROWS} ORDER BY n
      ON CONFLICT (delivery_id) DO NOTHING`,
-    [
-      JSON.stringify(
-        d.map((x) => ({
-          delivery_id: x.deliveryId,
-          integration: x.integration,
-          kind: x.kind,
-          entity: x.entity,
-          key: x.key,
-          event_id: x.eventId,
-          version: x.version,
-          request: x.request === undefined ? null : JSON.stringify(x.request),
-          status: x.status,
-          reason: storableText(x.reason ?? null),
-          created_at: x.createdAt,
-        })),
-      ),
-    ],
+    [JSON.stringify(d.map((x) => ({ ...newDeliveryRow(x), last_error: storableText(x.reason ?? null) })))],
   );
   if (d.some((x) => x.status === 'pending')) await notifyDeliveries(client);
 }
@@ -178,16 +119,10 @@ export class PostgresDeliveries implements DeliveryStore {
 
   async listIntegrations(): Promise<IntegrationRow[]> {
     const [rows, counts] = await Promise.all([
-      this.#pool.query<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>(
-        'SELECT * FROM integrations ORDER BY name',
-      ),
+      this.#pool.query<IntegrationRowDb>('SELECT * FROM integrations ORDER BY name'),
       this.#pool.query<{ integration: string; status: DeliveryStatus; n: number }>('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status'),
     ]);
-    return rows.rows.map((r) => {
-      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const c of counts.rows) if (c.integration === r.name) byStatus[c.status] = c.n;
-      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
-    });
+    return toIntegrations(rows.rows, counts.rows);
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
@@ -225,17 +160,18 @@ export class PostgresDeliveries implements DeliveryStore {
           ? `heads AS MATERIALIZED (SELECT DISTINCT ON (key) seq FROM deliveries WHERE status = 'pending' AND integration = $1 ORDER BY key, seq),`
           : '';
         const candidates = request.ordered ? 'heads h JOIN deliveries d ON d.seq = h.seq' : 'deliveries d';
-        const { rows } = await client.query<DeliveryRowDb>(
-          `WITH ${heads} due AS (
+        const { rows } = await client.query<unknown[]>({
+          rowMode: 'array',
+          text: `WITH ${heads} due AS (
              SELECT d.seq FROM ${candidates}
              WHERE d.status = 'pending' AND d.integration = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
                AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
              ORDER BY d.next_attempt_at, d.seq LIMIT $3
              FOR UPDATE OF d SKIP LOCKED)
-           UPDATE deliveries d SET lease_until = $4, lease_owner = $5 FROM due WHERE d.seq = due.seq RETURNING d.*`,
-          [request.integration, now, request.limit, now + leaseMs, owner],
-        );
-        const batch = rows.map(toDelivery).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.seq - b.seq);
+           UPDATE deliveries d SET lease_until = $4, lease_owner = $5 FROM due WHERE d.seq = due.seq RETURNING ${DELIVERY_COLUMNS.map((c) => `d.${c}`).join(', ')}`,
+          values: [request.integration, now, request.limit, now + leaseMs, owner],
+        });
+        const batch = rows.map(deliveryFromColumns).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.seq - b.seq);
         claimed.push(...batch);
       }
       return claimed;
@@ -300,7 +236,7 @@ export class PostgresDeliveries implements DeliveryStore {
                   next_attempt_at: s.nextAttemptAt,
                   error: storableText(s.attempt.error),
                   last_status: s.attempt.status,
-                  completed_at: TERMINAL.has(s.status) ? now : null,
+                  completed_at: completedAt(s.status, now),
                 };
               }),
             ),
@@ -320,21 +256,7 @@ export class PostgresDeliveries implements DeliveryStore {
             JSON.stringify(
               settlements
                 .filter((_, i) => won.has(i))
-                .map(({ attempt: a }) => ({
-                  delivery_id: a.deliveryId,
-                  attempt: a.attempt,
-                  trigger: a.trigger,
-                  started_at: a.startedAt,
-                  duration_ms: a.durationMs,
-                  method: a.method,
-                  url: a.url,
-                  request_headers: JSON.stringify(a.requestHeaders),
-                  status: a.status,
-                  response: storableText(a.response),
-                  error: storableText(a.error),
-                  outcome: a.outcome,
-                  next_attempt_at: a.nextAttemptAt,
-                })),
+                .map(({ attempt: a }) => ({ ...newAttemptRow(a), response: storableText(a.response), error: storableText(a.error) })),
             ),
           ],
         );
@@ -347,7 +269,7 @@ export class PostgresDeliveries implements DeliveryStore {
             [integrations],
           );
         }
-        return settlements.map((_, i) => (won.has(i) ? { failingSince: null, consecutiveFailures: 0 } : undefined));
+        return settlements.map((_, i) => (won.has(i) ? noStreak() : undefined));
       }
       const streaks = new Map(locked.rows.map((r) => [r.name, { failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures }]));
       const changed = new Set<string>();
@@ -356,10 +278,8 @@ export class PostgresDeliveries implements DeliveryStore {
         if (integration === undefined) return undefined;
         const before = streaks.get(integration);
         // An integration without a row has no streak to keep (settling one by one updated nothing).
-        if (!before) return { failingSince: null, consecutiveFailures: 0 };
-        const after = s.integrationSucceeded
-          ? { failingSince: null, consecutiveFailures: 0 }
-          : { failingSince: before.failingSince ?? s.attempt.startedAt, consecutiveFailures: before.consecutiveFailures + 1 };
+        if (!before) return noStreak();
+        const after = followStreak(before, s);
         streaks.set(integration, after);
         changed.add(integration);
         return after;
@@ -403,21 +323,7 @@ export class PostgresDeliveries implements DeliveryStore {
     if (!row) return undefined;
     return {
       ...toDelivery(row),
-      log: attempts.rows.map((a) => ({
-        deliveryId: a.delivery_id,
-        attempt: a.attempt,
-        trigger: a.trigger,
-        startedAt: a.started_at,
-        durationMs: a.duration_ms,
-        method: a.method,
-        url: a.url,
-        requestHeaders: JSON.parse(a.request_headers) as Record<string, string>,
-        status: a.status,
-        response: a.response,
-        error: a.error,
-        outcome: a.outcome,
-        nextAttemptAt: a.next_attempt_at,
-      })),
+      log: attempts.rows.map(toAttempt),
     };
   }
 
@@ -432,7 +338,7 @@ export class PostgresDeliveries implements DeliveryStore {
 
   async countReplayable(integration: string, since: number, until: number): Promise<number> {
     const { rows } = await this.#pool.query<{ n: number }>(
-      `SELECT count(*) AS n FROM deliveries WHERE integration = $1 AND created_at BETWEEN $2 AND $3 AND ${REPLAYABLE}`,
+      `SELECT count(*) AS n FROM deliveries WHERE ${inReplayRange('$1', '$2', '$3')}`,
       [integration, since, until],
     );
     return rows[0]?.n ?? 0;
@@ -442,7 +348,7 @@ export class PostgresDeliveries implements DeliveryStore {
     return transaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ seq: number }>(
         `WITH picked AS (
-           SELECT seq FROM deliveries WHERE integration = $2 AND created_at BETWEEN $3 AND $4 AND seq > $5 AND ${REPLAYABLE}
+           SELECT seq FROM deliveries WHERE ${inReplayRange('$2', '$3', '$4')} AND seq > $5
            ORDER BY seq LIMIT $6 FOR UPDATE)
          UPDATE deliveries d SET ${RESTART_CYCLE} FROM picked WHERE d.seq = picked.seq RETURNING d.seq`,
         [options.now, integration, since, until, options.afterSeq, options.limit],
@@ -453,28 +359,13 @@ export class PostgresDeliveries implements DeliveryStore {
   }
 
   async takeDigestWindow(integration: string, windowMs: number, now: number): Promise<DigestWindow | undefined> {
-    const { rows } = await this.#pool.query<{ id: number; window_start: number; entity: string; key: string; event_id: string; item: string; created_at: number }>(
+    const { rows } = await this.#pool.query<DigestItemRowDb>(
       `SELECT * FROM digest_items WHERE integration = $1 AND NOT folded AND window_start = (
          SELECT min(window_start) FROM digest_items WHERE integration = $1 AND NOT folded AND window_start + $2 <= $3)
        ORDER BY id`,
       [integration, windowMs, now],
     );
-    const first = rows[0];
-    if (!first) return undefined;
-    return {
-      integration,
-      windowStart: first.window_start,
-      items: rows.map((r) => ({
-        id: r.id,
-        integration,
-        windowStart: r.window_start,
-        entity: r.entity,
-        key: r.key,
-        eventId: r.event_id,
-        item: JSON.parse(r.item),
-        createdAt: r.created_at,
-      })),
-    };
+    return toDigestWindow(integration, rows);
   }
 
   async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {

@@ -1,4 +1,4 @@
-// The sources half of the PostgreSQL store (the SourceStore port). The
+// The sources part of the PostgreSQL store (the SourceStore port). The
 // source's row is locked (`FOR UPDATE`) by every step that reads its lease and
 // then writes, so processes on many machines agree on who runs it; a page's
 // events, rejects and checkpoint commit together, only for the lease holder.
@@ -8,7 +8,7 @@ import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, Sour
 import type { Json } from '../types.js';
 import { jsonRows, storableText, transaction } from './connection.js';
 import { insertInbox } from './inbox-insert.js';
-import { parseCheckpoint, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
+import { parseCheckpoint, sourceFailuresAfter, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
 
 const REJECTED_ROWS = jsonRows(1, { item_id: 'text', raw: 'text', reason: 'text' });
 
@@ -142,10 +142,8 @@ export class PostgresSources implements SourceStore {
       if (!row || row.lease_owner !== finish.owner || row.current_run !== finish.runId) return; // another process took over; the source is its business now
       await client.query(
         `UPDATE sources SET lease_owner = NULL, lease_until = NULL, current_run = NULL, next_run_at = $1,
-           consecutive_failures = CASE $2 WHEN 'succeeded' THEN 0 WHEN 'failed' THEN consecutive_failures + 1 ELSE consecutive_failures END,
-           updated_at = $3 WHERE name = $4`,
-        // An interrupted run (the hub stopped, the lease was lost) is no failure of the source.
-        [finish.nextRunAt, finish.status, finish.now, name],
+           consecutive_failures = ${sourceFailuresAfter(finish.status)}, updated_at = $2 WHERE name = $3`,
+        [finish.nextRunAt, finish.now, name],
       );
     });
   }

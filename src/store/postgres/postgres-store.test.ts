@@ -2,9 +2,6 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
 import { openStore } from '../../hub/open-store.js';
-import { describeAccessStoreContract } from '../access-store.contract.js';
-import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
-import { describeSourceStoreContract } from '../source-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
 import type { NewInboxEvent } from '../types.js';
 import { MIGRATIONS } from './schema.js';
@@ -40,9 +37,6 @@ const openPostgres = async () => {
 };
 
 describeStoreContract('postgres', openPostgres);
-describeDeliveryStoreContract('postgres', openPostgres);
-describeSourceStoreContract('postgres', openPostgres);
-describeAccessStoreContract('postgres', openPostgres);
 
 const event = (eventId: string, key: string, envelope: Record<string, unknown> = {}): NewInboxEvent => ({
   eventId,
@@ -79,7 +73,7 @@ describe('PostgresStore', () => {
       await Promise.all(stores.map((s) => s.init()));
       const applied = await query<{ version: number }>(fresh.url, 'SELECT version FROM schema_migrations ORDER BY version');
       expect(applied.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
-      await stores[0]!.accept([event('x', 'CC-1')]);
+      await stores[0]!.inbox.accept([event('x', 'CC-1')]);
       expect((await stores[3]!.stats()).queued).toBe(1);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
@@ -119,7 +113,7 @@ describe('PostgresStore', () => {
     const store = await openStore(`${db.url}?pool_max=3`);
     try {
       expect(store.driver).toBe('postgres');
-      expect(await store.accept([event('open-1', 'CC-1')])).toEqual([{ status: 'accepted', seq: expect.any(Number) }]);
+      expect(await store.inbox.accept([event('open-1', 'CC-1')])).toEqual([{ status: 'accepted', seq: expect.any(Number) }]);
     } finally {
       await store.close();
     }
@@ -131,8 +125,8 @@ describe('PostgresStore', () => {
     await store.init();
     try {
       const envelope = { payload: { text: 'a\u0000b\u2028c', big: Number.MAX_SAFE_INTEGER, tiny: 1e-7, nothing: null, list: [{}, [], ''] } };
-      await store.accept([event('lossless-1', 'LOSSLESS', envelope)]);
-      const batch = await store.claimBatch(1000);
+      await store.inbox.accept([event('lossless-1', 'LOSSLESS', envelope)]);
+      const batch = await store.inbox.claimBatch(1000);
       expect(batch.events.find((e) => e.eventId === 'lossless-1')?.envelope).toEqual(envelope);
     } finally {
       await store.close();
@@ -143,8 +137,8 @@ describe('PostgresStore', () => {
     const store = new PostgresStore({ url: db.url });
     await store.init();
     try {
-      await store.registerIntegrations(['nul'], 1);
-      await store.commitBatch({
+      await store.deliveries.registerIntegrations(['nul'], 1);
+      await store.inbox.commitBatch({
         records: [],
         audit: [],
         changes: [],
@@ -153,11 +147,11 @@ describe('PostgresStore', () => {
         processed: [],
         parked: [],
       });
-      const [claimed] = await store.claimDeliveries([{ integration: 'nul', limit: 1, ordered: false }], { now: 2, leaseMs: 1000, owner: 'w' });
+      const [claimed] = await store.deliveries.claimDeliveries([{ integration: 'nul', limit: 1, ordered: false }], { now: 2, leaseMs: 1000, owner: 'w' });
       const attempt = { deliveryId: claimed!.deliveryId, attempt: 1, trigger: 'scheduled' as const, startedAt: 2, durationMs: 1, method: 'POST', url: 'http://x', requestHeaders: {}, status: 500, response: 'bin\u0000ary', error: 'HTTP 500', outcome: 'retry' as const, nextAttemptAt: 10 };
-      const [settled] = await store.settleAttempts([{ attempt, owner: 'w', status: 'pending', nextAttemptAt: 10, integrationSucceeded: false }], 3);
+      const [settled] = await store.deliveries.settleAttempts([{ attempt, owner: 'w', status: 'pending', nextAttemptAt: 10, integrationSucceeded: false }], 3);
       expect(settled).toEqual({ failingSince: 2, consecutiveFailures: 1 });
-      expect((await store.getDelivery('nul-1'))?.log[0]?.response).toBe('bin\uFFFDary');
+      expect((await store.deliveries.getDelivery('nul-1'))?.log[0]?.response).toBe('bin\uFFFDary');
     } finally {
       await store.close();
     }
@@ -169,9 +163,9 @@ describe('PostgresStore', () => {
     const store = new PostgresStore({ url: fresh.url });
     await store.init();
     try {
-      await store.registerIntegrations(['batch'], 1);
+      await store.deliveries.registerIntegrations(['batch'], 1);
       const ids = ['s-1', 's-2', 's-3', 's-4', 's-5'];
-      await store.commitBatch({
+      await store.inbox.commitBatch({
         records: [],
         audit: [],
         changes: [],
@@ -180,7 +174,7 @@ describe('PostgresStore', () => {
         processed: [],
         parked: [],
       });
-      expect(await store.claimDeliveries([{ integration: 'batch', limit: 5, ordered: false }], { now: 2, leaseMs: 60_000, owner: 'w' })).toHaveLength(5);
+      expect(await store.deliveries.claimDeliveries([{ integration: 'batch', limit: 5, ordered: false }], { now: 2, leaseMs: 60_000, owner: 'w' })).toHaveLength(5);
       const settle = (deliveryId: string, ok: boolean, startedAt: number, owner = 'w') => ({
         owner,
         status: ok ? ('succeeded' as const) : ('pending' as const),
@@ -188,7 +182,7 @@ describe('PostgresStore', () => {
         integrationSucceeded: ok,
         attempt: { deliveryId, attempt: 1, trigger: 'scheduled' as const, startedAt, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: ok ? 200 : 503, response: null, error: ok ? null : 'HTTP 503', outcome: ok ? ('succeeded' as const) : ('retry' as const), nextAttemptAt: ok ? null : 100 },
       });
-      const results = await store.settleAttempts(
+      const results = await store.deliveries.settleAttempts(
         [settle('s-1', false, 10, 'intruder'), settle('s-1', false, 11), settle('s-1', true, 12), settle('s-2', false, 13), settle('s-3', true, 14), settle('s-4', false, 15)],
         20,
       );
@@ -200,7 +194,7 @@ describe('PostgresStore', () => {
         { failingSince: null, consecutiveFailures: 0 },
         { failingSince: 15, consecutiveFailures: 1 },
       ]);
-      expect((await store.getDelivery('s-1'))?.log.map((a) => a.startedAt)).toEqual([11]);
+      expect((await store.deliveries.getDelivery('s-1'))?.log.map((a) => a.startedAt)).toEqual([11]);
       expect(await query(fresh.url, `SELECT delivery_id, status, lease_owner FROM deliveries WHERE delivery_id IN ('s-1', 's-3', 's-5') ORDER BY delivery_id`)).toEqual([
         { delivery_id: 's-1', status: 'pending', lease_owner: null },
         { delivery_id: 's-3', status: 'succeeded', lease_owner: null },
@@ -208,7 +202,7 @@ describe('PostgresStore', () => {
       ]);
       expect(await query(fresh.url, `SELECT failing_since, consecutive_failures FROM integrations WHERE name = 'batch'`)).toEqual([{ failing_since: '15', consecutive_failures: 1 }]);
       // A batch of successes only (no lock taken on the integration) still ends the streak.
-      expect(await store.settleAttempts([settle('s-5', true, 30)], 31)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
+      expect(await store.deliveries.settleAttempts([settle('s-5', true, 30)], 31)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
       expect(await query(fresh.url, `SELECT failing_since, consecutive_failures FROM integrations WHERE name = 'batch'`)).toEqual([{ failing_since: null, consecutive_failures: 0 }]);
     } finally {
       await store.close();
@@ -229,11 +223,11 @@ describe('PostgresStore', () => {
       await started;
 
       const woken = inbox.arm();
-      await writing.accept([event('wake-1', 'WAKE')]);
+      await writing.inbox.accept([event('wake-1', 'WAKE')]);
       await woken;
 
       const due = deliveries.arm();
-      await writing.commitBatch({
+      await writing.inbox.commitBatch({
         records: [],
         audit: [],
         changes: [],
@@ -259,11 +253,11 @@ describe('PostgresStore', () => {
       await started;
       expect(heard).toEqual([undefined]);
 
-      await writing.accept([event('outcome-1', 'OUT-1'), event('outcome-2', 'OUT-2'), event('outcome-3', 'OUT-3')]);
-      const claimed = (await writing.claimBatch(1000)).events.filter((e) => e.eventId.startsWith('outcome-'));
+      await writing.inbox.accept([event('outcome-1', 'OUT-1'), event('outcome-2', 'OUT-2'), event('outcome-3', 'OUT-3')]);
+      const claimed = (await writing.inbox.claimBatch(1000)).events.filter((e) => e.eventId.startsWith('outcome-'));
       const [one, two, three] = claimed;
       const notified = new Promise<void>((resolve) => (onHeard = resolve));
-      await writing.commitBatch({
+      await writing.inbox.commitBatch({
         records: [],
         audit: [],
         changes: [],
@@ -311,7 +305,7 @@ describe('PostgresStore', () => {
       await relistened;
 
       const woken = inbox.arm();
-      await writing.accept([event('relisten-1', 'RELISTEN')]);
+      await writing.inbox.accept([event('relisten-1', 'RELISTEN')]);
       await woken;
     } finally {
       await Promise.all([listening.close(), writing.close()]);
@@ -331,7 +325,7 @@ describe('PostgresStore', () => {
       const other = nextCall();
       listening.onWake('inbox', other.listener);
       const woken = other.arm();
-      await writing.accept([event('unsub-1', 'UNSUB')]);
+      await writing.inbox.accept([event('unsub-1', 'UNSUB')]);
       await woken;
       expect(calls).toBe(before);
     } finally {

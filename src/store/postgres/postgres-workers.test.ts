@@ -83,7 +83,7 @@ describe('PostgresStore with several workers', () => {
     const produce = async () => {
       for (let round = 0; round < 20; round += 1) {
         const events = Array.from({ length: 12 }, () => event(keys[Math.floor(Math.random() * keys.length)]!));
-        await workers[0]!.accept(events);
+        await workers[0]!.inbox.accept(events);
         for (const e of events) accepted.get(e.key)!.push(e.eventId);
         await sleep(Math.random() * 5);
       }
@@ -91,7 +91,7 @@ describe('PostgresStore with several workers', () => {
     };
     const work = async (store: PostgresStore) => {
       for (;;) {
-        const batch = await store.claimBatch(10);
+        const batch = await store.inbox.claimBatch(10);
         if (batch.events.length === 0) {
           if (!producing && (await store.stats()).queued === 0) return;
           await sleep(2);
@@ -106,13 +106,13 @@ describe('PostgresStore with several workers', () => {
         const commit = apply(batch, Date.now());
         await sleep(Math.random() * 8); // applying takes a while; the others claim meanwhile
         for (const key of claimedKeys) holding.delete(key);
-        await store.commitBatch(commit); // a StaleBatchError here means two workers raced for a key
+        await store.inbox.commitBatch(commit); // a StaleBatchError here means two workers raced for a key
       }
     };
     await Promise.all([produce(), ...workers.map(work)]);
 
     for (const key of keys) {
-      const record = await workers[0]!.getRecord('customer', key);
+      const record = await workers[0]!.records.getRecord('customer', key);
       expect(record?.parts.log?.ids, key).toEqual(accepted.get(key));
     }
     expect([...batches.keys()].sort()).toEqual(['A', 'B', 'C']);
@@ -135,16 +135,16 @@ describe('PostgresStore with several workers', () => {
     });
     try {
       await drawn;
-      const fast = store.accept([late]);
+      const fast = store.inbox.accept([late]);
       await Promise.race([fast, sleep(300)]); // with nothing holding it back, it commits well within this
-      expect((await worker.claimBatch(10)).events).toEqual([]);
+      expect((await worker.inbox.claimBatch(10)).events).toEqual([]);
       commitEarly();
       await Promise.all([slow, fast]);
     } finally {
       commitEarly();
       await pool.end();
     }
-    const batch = await worker.claimBatch(10);
+    const batch = await worker.inbox.claimBatch(10);
     expect(batch.events.map((e) => e.eventId)).toEqual([early.eventId, late.eventId]);
     expect(batch.events[0]!.seq).toBeLessThan(batch.events[1]!.seq);
   });
@@ -152,55 +152,55 @@ describe('PostgresStore with several workers', () => {
   it('takes over a killed worker’s keys once its lease runs out, in order, with events that came meanwhile', async () => {
     const [killed, survivor] = [await open('killed', 300), await open('survivor', 300)];
     const [k1, k2, other] = [event('KILL-1'), event('KILL-1'), event('KILL-2')];
-    await killed.accept([k1, k2, other]);
-    expect((await killed.claimBatch(2)).events.map((e) => e.eventId)).toEqual([k1.eventId, k2.eventId]);
+    await killed.inbox.accept([k1, k2, other]);
+    expect((await killed.inbox.claimBatch(2)).events.map((e) => e.eventId)).toEqual([k1.eventId, k2.eventId]);
     await killed.close(); // dies with the batch in hand: its leases stay behind
 
-    const first = await survivor.claimBatch(10);
+    const first = await survivor.inbox.claimBatch(10);
     expect(first.events.map((e) => e.eventId)).toEqual([other.eventId]);
-    await survivor.commitBatch(apply(first, 1));
+    await survivor.inbox.commitBatch(apply(first, 1));
     const k3 = event('KILL-1');
-    await survivor.accept([k3]);
-    expect((await survivor.claimBatch(10)).events).toEqual([]);
+    await survivor.inbox.accept([k3]);
+    expect((await survivor.inbox.claimBatch(10)).events).toEqual([]);
 
     await sleep(400);
-    const taken = await survivor.claimBatch(10);
+    const taken = await survivor.inbox.claimBatch(10);
     expect(taken.events.map((e) => e.eventId)).toEqual([k1.eventId, k2.eventId, k3.eventId]);
-    await survivor.commitBatch(apply(taken, 2));
-    expect((await survivor.getRecord('customer', 'KILL-1'))?.parts.log?.ids).toEqual([k1.eventId, k2.eventId, k3.eventId]);
+    await survivor.inbox.commitBatch(apply(taken, 2));
+    expect((await survivor.records.getRecord('customer', 'KILL-1'))?.parts.log?.ids).toEqual([k1.eventId, k2.eventId, k3.eventId]);
   });
 
   it('refuses the late commit of a worker whose lease ran out and was taken over', async () => {
     const [slow, fast] = [await open('slow', 300), await open('fast', 300)];
     const e1 = event('SLOW-1');
-    await slow.accept([e1]);
-    const stale = await slow.claimBatch(10);
+    await slow.inbox.accept([e1]);
+    const stale = await slow.inbox.claimBatch(10);
     await sleep(400);
-    const taken = await fast.claimBatch(10);
+    const taken = await fast.inbox.claimBatch(10);
     expect(taken.events.map((e) => e.eventId)).toEqual([e1.eventId]);
 
-    await expect(slow.commitBatch(apply(stale, 1))).rejects.toThrow(StaleBatchError);
-    expect(await slow.getRecord('customer', 'SLOW-1')).toBeUndefined();
-    expect((await slow.getEvent(e1.eventId))?.status).toBe('queued');
-    await fast.commitBatch(apply(taken, 2));
-    expect((await fast.getEvent(e1.eventId))?.status).toBe('processed');
+    await expect(slow.inbox.commitBatch(apply(stale, 1))).rejects.toThrow(StaleBatchError);
+    expect(await slow.records.getRecord('customer', 'SLOW-1')).toBeUndefined();
+    expect((await slow.records.getEvent(e1.eventId))?.status).toBe('queued');
+    await fast.inbox.commitBatch(apply(taken, 2));
+    expect((await fast.records.getEvent(e1.eventId))?.status).toBe('processed');
   });
 
   it('lets a worker commit after its lease ran out when nobody took the key over', async () => {
     const lone = await open('lone', 100);
     const e1 = event('LONE-1');
-    await lone.accept([e1]);
-    const batch = await lone.claimBatch(10);
+    await lone.inbox.accept([e1]);
+    const batch = await lone.inbox.claimBatch(10);
     await sleep(200);
-    await lone.commitBatch(apply(batch, 1));
-    expect((await lone.getEvent(e1.eventId))?.status).toBe('processed');
+    await lone.inbox.commitBatch(apply(batch, 1));
+    expect((await lone.records.getEvent(e1.eventId))?.status).toBe('processed');
   });
 
   it('runs the real processor as two workers: every account ends as if its entries were applied one by one', async () => {
     const stores = [await open('proc-A'), await open('proc-B')];
     const keys = ['L1', 'L2', 'L3', 'L4', 'L5'];
     const posted = new Map<string, string[]>(keys.map((k) => [k, []]));
-    const processors = stores.map((store) => new Processor(store, ledgerFlow, pino({ level: 'silent' }), { batchSize: 7, idlePollMs: 5 }));
+    const processors = stores.map((store) => new Processor(store.inbox, ledgerFlow, pino({ level: 'silent' }), { batchSize: 7, idlePollMs: 5 }));
     processors.forEach((p) => p.start());
     try {
       for (let round = 0; round < 30; round += 1) {
@@ -209,7 +209,7 @@ describe('PostgresStore with several workers', () => {
           const label = e.eventId;
           return { ...e, entity: 'account', name: 'ledger:entry:posted', envelope: { payload: { id: e.key, amount: 1, label } } };
         });
-        await stores[round % 2]!.accept(events);
+        await stores[round % 2]!.inbox.accept(events);
         for (const e of events) posted.get(e.key)!.push(e.eventId);
       }
       while ((await stores[0]!.stats()).queued > 0) await sleep(10);
@@ -217,10 +217,10 @@ describe('PostgresStore with several workers', () => {
       await Promise.all(processors.map((p) => p.stop()));
     }
     for (const key of keys) {
-      const record = await stores[0]!.getRecord('account', key);
+      const record = await stores[0]!.records.getRecord('account', key);
       expect(record?.parts.ledger).toEqual({ balance: posted.get(key)!.length, entries: posted.get(key)!.length, last: posted.get(key)!.at(-1), history: posted.get(key) });
       expect(record?.version).toBe(posted.get(key)!.length);
     }
-    expect(await stores[0]!.listParked()).toEqual([]);
+    expect(await stores[0]!.inbox.listParked()).toEqual([]);
   });
 });

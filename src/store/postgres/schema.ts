@@ -1,7 +1,7 @@
 // Versioned migrations of the PostgreSQL schema, and the step that applies
 // them. The versions mean what SQLite's mean (1: inbox and records, 2:
-// deliveries, 3: sources, 5: keys and operator actions; 4 is SQLite's alone),
-// so "schema version 3" names one shape on either driver. JSON travels in TEXT
+// deliveries, 3: sources, 5: keys and operator actions; 4 and 6 are SQLite's
+// alone), so "schema version 3" names one shape on either driver. JSON travels in TEXT
 // columns, as on SQLite: JSONB would reorder keys and refuses the \u0000
 // escape, and the contract holds values lossless.
 import type pg from 'pg';
@@ -217,8 +217,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX source_rejected_by_source ON source_rejected (source, id);
     `,
   },
+  // SQLite's version 4 drops an index PostgreSQL keeps, and its version 6 lease columns PostgreSQL
+  // uses: PostgreSQL has no version 4 or 6.
   {
-    // SQLite's version 4 drops an index PostgreSQL keeps, so PostgreSQL has no version 4.
     version: 5,
     name: 'api keys (hashed, scoped) and operator actions',
     // One active key per name; a revoked key's row stays, so past actions still name it.

@@ -25,7 +25,7 @@ async function walHandles(synchronous: SqliteStoreOptions['synchronous']) {
   const path = join(dir.path, 'flush.db');
   const store = new SqliteStore({ path, synchronous });
   await store.init();
-  const outcomes = await Promise.all([store.accept([event('1')]), store.accept([event('2'), event('1')]), store.accept([event('3')])]);
+  const outcomes = await Promise.all([store.inbox.accept([event('1')]), store.inbox.accept([event('2'), event('1')]), store.inbox.accept([event('3')])]);
   const open = handlesOn(`${path}-wal`);
   await store.close();
   const closed = handlesOn(`${path}-wal`);
@@ -33,7 +33,7 @@ async function walHandles(synchronous: SqliteStoreOptions['synchronous']) {
   return { outcomes: outcomes.flat().map((o) => o.status), open, closed };
 }
 
-describe.runIf(existsSync('/proc/self/fd'))('SqliteStore.accept flushing the WAL', () => {
+describe.runIf(existsSync('/proc/self/fd'))('SqliteStore inbox.accept flushing the WAL', () => {
   it('holds one handle of its own on the WAL across accepts, beside SQLite, and closes it with the store', async () => {
     const normal = await walHandles('normal');
     const full = await walHandles('full');
@@ -44,11 +44,11 @@ describe.runIf(existsSync('/proc/self/fd'))('SqliteStore.accept flushing the WAL
   });
 });
 
-describe('SqliteStore.accept without a WAL', () => {
+describe('SqliteStore inbox.accept without a WAL', () => {
   it('accepts in memory, where there is no WAL file to flush, with SQLite syncing itself', async () => {
     const store = new SqliteStore({ path: ':memory:' });
     await store.init();
-    expect((await store.accept([event('m1'), event('m1')])).map((o) => o.status)).toEqual(['accepted', 'duplicate']);
+    expect((await store.inbox.accept([event('m1'), event('m1')])).map((o) => o.status)).toEqual(['accepted', 'duplicate']);
     await store.close();
   });
 });

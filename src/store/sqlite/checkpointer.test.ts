@@ -34,7 +34,7 @@ async function afterSmallWrite(checkpoints: SqliteStoreOptions['checkpoints'], w
   const store = new SqliteStore({ path, checkpoints });
   await store.init();
   const before = statSync(path).size;
-  for (let i = 0; i < 5; i += 1) await store.accept(events(i * 100, 100));
+  for (let i = 0; i < 5; i += 1) await store.inbox.accept(events(i * 100, 100));
   const deadline = Date.now() + waitMs;
   while (statSync(path).size - before < 500 * 2000 && Date.now() < deadline) await sleep(25);
   const grown = statSync(path).size - before;

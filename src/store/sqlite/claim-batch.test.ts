@@ -7,7 +7,7 @@ import { recordId } from '../store.js';
 import type { NewInboxEvent } from '../types.js';
 import { SqliteStore } from './sqlite-store.js';
 
-describe('SqliteStore.claimBatch', () => {
+describe('SqliteStore inbox.claimBatch', () => {
   let dir: ReturnType<typeof tempDir>;
   let store: SqliteStore;
   afterEach(async () => {
@@ -21,10 +21,10 @@ describe('SqliteStore.claimBatch', () => {
     await store.init();
     const event = (id: string, key: string): NewInboxEvent => ({ eventId: id, name: 'crm:contact:updated', version: 2, flowId: `f-${id}`, entity: 'customer', key, envelope: { id, payload: { n: id } }, acceptedAt: 1000 + id.length });
     const record = { entity: 'customer', key: 'CC-1', version: 3, parts: { contact: { name: 'Ana' } }, createdAt: 5, updatedAt: 6 };
-    await store.commitBatch({ records: [{ record, expectedVersion: 0 }], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] });
-    await store.accept([event('a', 'CC-1'), event('bb', 'CC-2'), event('ccc', 'CC-1')]);
+    await store.inbox.commitBatch({ records: [{ record, expectedVersion: 0 }], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] });
+    await store.inbox.accept([event('a', 'CC-1'), event('bb', 'CC-2'), event('ccc', 'CC-1')]);
 
-    const { events, records } = await store.claimBatch(10);
+    const { events, records } = await store.inbox.claimBatch(10);
     expect(events.map(({ seq: _seq, ...rest }) => rest)).toEqual(
       [event('a', 'CC-1'), event('bb', 'CC-2'), event('ccc', 'CC-1')].map((e) => ({ ...e, status: 'queued' })),
     );

@@ -254,4 +254,14 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       );
     `,
   },
+  {
+    version: 6,
+    name: 'deliveries: drop the lease columns (leases live in process memory)',
+    // Written only as NULL since sqlite-deliveries.ts keeps its leases in memory; the
+    // schema-parity test names what SQLite's schema leaves out of PostgreSQL's, and why.
+    sql: `
+      ALTER TABLE deliveries DROP COLUMN lease_until;
+      ALTER TABLE deliveries DROP COLUMN lease_owner;
+    `,
+  },
 ];

@@ -1,4 +1,4 @@
-// The access half of the SQLite store (the AccessStore port): API keys by
+// The access part of the SQLite store (the AccessStore port): API keys by
 // hash and the operator-action record, on the hub's one connection.
 import type Database from 'better-sqlite3';
 import type { AccessStore, ApiKey, NewApiKey, NewOperatorAction, OperatorAction } from '../access-store.js';

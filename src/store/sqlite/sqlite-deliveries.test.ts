@@ -25,7 +25,7 @@ describe('SqliteDeliveries', () => {
     dir = tempDir();
     store = new SqliteStore({ path: join(dir.path, 'deliveries.db') });
     await store.init();
-    await store.registerIntegrations(['desk', 'crm'], T0);
+    await store.deliveries.registerIntegrations(['desk', 'crm'], T0);
   }
 
   const pending = (n: number, integration = 'desk') => ({
@@ -40,12 +40,12 @@ describe('SqliteDeliveries', () => {
     status: 'pending' as const,
     createdAt: T0 + n,
   });
-  const write = (deliveries: ReturnType<typeof pending>[]) => store.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
+  const write = (deliveries: ReturnType<typeof pending>[]) => store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
 
   it('claims deliveries with every field as stored, the same as reading one back', async () => {
     await open();
     await write([pending(1), pending(2)]);
-    const claimed = await store.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 1000, owner: 'w' });
+    const claimed = await store.deliveries.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 1000, owner: 'w' });
     expect(claimed[0]).toEqual({
       seq: claimed[0]?.seq,
       deliveryId: 'd-1',
@@ -69,7 +69,7 @@ describe('SqliteDeliveries', () => {
       completedAt: null,
     });
     for (const delivery of claimed) {
-      const { log: _log, ...stored } = (await store.getDelivery(delivery.deliveryId)) ?? { log: [] };
+      const { log: _log, ...stored } = (await store.deliveries.getDelivery(delivery.deliveryId)) ?? { log: [] };
       expect(delivery).toEqual(stored);
     }
   });
@@ -77,7 +77,7 @@ describe('SqliteDeliveries', () => {
   it('follows each integration failure streak through a batch, in order, and keeps the last', async () => {
     await open();
     await write([pending(1), pending(2), pending(3), pending(4), pending(5, 'crm')]);
-    const claimed = await store.claimDeliveries(
+    const claimed = await store.deliveries.claimDeliveries(
       [
         { integration: 'desk', ordered: false, limit: 10 },
         { integration: 'crm', ordered: false, limit: 10 },
@@ -92,7 +92,7 @@ describe('SqliteDeliveries', () => {
       integrationSucceeded: ok,
       attempt: { deliveryId: `d-${n}`, attempt: 1, trigger: 'scheduled', startedAt, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: ok ? 200 : 503, response: null, error: ok ? null : 'HTTP 503', outcome: ok ? 'succeeded' : 'retry', nextAttemptAt: ok ? null : T0 + 9999 },
     });
-    const streaks = await store.settleAttempts([settle(1, false, T0 + 201), settle(5, false, T0 + 202), settle(2, false, T0 + 203), settle(3, true, T0 + 204), settle(4, false, T0 + 205)], T0 + 300);
+    const streaks = await store.deliveries.settleAttempts([settle(1, false, T0 + 201), settle(5, false, T0 + 202), settle(2, false, T0 + 203), settle(3, true, T0 + 204), settle(4, false, T0 + 205)], T0 + 300);
     expect(streaks).toEqual([
       { failingSince: T0 + 201, consecutiveFailures: 1 },
       { failingSince: T0 + 202, consecutiveFailures: 1 },
@@ -100,7 +100,7 @@ describe('SqliteDeliveries', () => {
       { failingSince: null, consecutiveFailures: 0 },
       { failingSince: T0 + 205, consecutiveFailures: 1 },
     ]);
-    const rows = await store.listIntegrations();
+    const rows = await store.deliveries.listIntegrations();
     expect(rows.map((r) => [r.name, r.failingSince, r.consecutiveFailures])).toEqual([
       ['crm', T0 + 202, 1],
       ['desk', T0 + 205, 1],
@@ -114,7 +114,7 @@ describe('SqliteDeliveries', () => {
     const observer = new Database(path, { readonly: true });
     const version = () => observer.pragma('data_version', { simple: true }) as number;
     const before = version();
-    const claim = (on: SqliteStore, owner: string) => on.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 60_000, owner });
+    const claim = (on: SqliteStore, owner: string) => on.deliveries.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now: T0 + 100, leaseMs: 60_000, owner });
     expect((await claim(store, 'w1')).map((d) => d.deliveryId)).toEqual(['d-1', 'd-2']);
     // data_version moves when another connection commits to the file: the claim committed nothing.
     expect(version()).toBe(before);
@@ -132,7 +132,7 @@ describe('SqliteDeliveries', () => {
       integrationSucceeded: true,
       attempt: { deliveryId, attempt: 1, trigger: 'scheduled', startedAt: T0 + 200, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: 200, response: '', error: null, outcome: 'succeeded', nextAttemptAt: null },
     });
-    expect(await next.settleAttempts([settlement('d-1', 'w1'), settlement('d-1', 'w3')], T0 + 300)).toEqual([undefined, { failingSince: null, consecutiveFailures: 0 }]);
+    expect(await next.deliveries.settleAttempts([settlement('d-1', 'w1'), settlement('d-1', 'w3')], T0 + 300)).toEqual([undefined, { failingSince: null, consecutiveFailures: 0 }]);
     expect(version()).toBe(before + 1);
     await next.close();
     observer.close();
@@ -141,7 +141,7 @@ describe('SqliteDeliveries', () => {
   it('keeps the lease when the settlement does not commit, so the delivery is not handed out again meanwhile', async () => {
     await open();
     await write([pending(1)]);
-    const claim = (owner: string, now = T0 + 100) => store.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now, leaseMs: 60_000, owner });
+    const claim = (owner: string, now = T0 + 100) => store.deliveries.claimDeliveries([{ integration: 'desk', ordered: false, limit: 10 }], { now, leaseMs: 60_000, owner });
     expect((await claim('w1')).map((d) => d.deliveryId)).toEqual(['d-1']);
     // Another connection makes the attempt log refuse writes: the settlement's transaction fails.
     const other = new Database(join(dir.path, 'deliveries.db'));
@@ -153,13 +153,13 @@ describe('SqliteDeliveries', () => {
       integrationSucceeded: true,
       attempt: { deliveryId: 'd-1', attempt: 1, trigger: 'scheduled', startedAt: T0 + 200, durationMs: 1, method: 'PUT', url: 'http://x', requestHeaders: {}, status: 200, response: '', error: null, outcome: 'succeeded', nextAttemptAt: null },
     };
-    await expect(store.settleAttempts([settlement], T0 + 300)).rejects.toThrow('attempt log refused');
+    await expect(store.deliveries.settleAttempts([settlement], T0 + 300)).rejects.toThrow('attempt log refused');
     // Still pending and still w1's: no other dispatcher of the process gets it before the lease runs out …
     expect(await claim('w2', T0 + 400)).toEqual([]);
     other.exec('DROP TRIGGER refuse');
     other.close();
     // … and w1 can still settle it.
-    expect(await store.settleAttempts([settlement], T0 + 500)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
-    expect((await store.getDelivery('d-1'))?.status).toBe('succeeded');
+    expect(await store.deliveries.settleAttempts([settlement], T0 + 500)).toEqual([{ failingSince: null, consecutiveFailures: 0 }]);
+    expect((await store.deliveries.getDelivery('d-1'))?.status).toBe('succeeded');
   });
 });

@@ -1,4 +1,4 @@
-// The outbound half of the SQLite store (the DeliveryStore port), sharing the
+// The deliveries part of the SQLite store (the DeliveryStore port), sharing the
 // hub's one connection.
 //
 // Leases live in this object, not in the delivery rows. An embedded SQLite
@@ -22,68 +22,28 @@ import type {
   IntegrationState,
   NewDelivery,
 } from '../delivery-types.js';
-import { DELIVERY_STATUSES } from '../delivery-types.js';
+import {
+  completedAt,
+  DELIVERY_COLUMNS,
+  deliveryFromColumns,
+  followStreak,
+  inReplayRange,
+  newAttemptRow,
+  newDeliveryRow,
+  noStreak,
+  REPLAYABLE,
+  restartCycle,
+  toAttempt,
+  toDelivery,
+  toDigestWindow,
+  toIntegrations,
+  type AttemptRowDb,
+  type DeliveryRowDb,
+  type DigestItemRowDb,
+  type FailureStreak,
+  type IntegrationRowDb,
+} from '../delivery-rows.js';
 import { Statements } from './statements.js';
-
-interface DeliveryRowDb {
-  seq: number;
-  delivery_id: string;
-  integration: string;
-  kind: Delivery['kind'];
-  entity: string;
-  key: string;
-  event_id: string;
-  version: number | null;
-  request: string | null;
-  status: DeliveryStatus;
-  attempts: number;
-  total_attempts: number;
-  cycle_started_at: number;
-  next_attempt_at: number | null;
-  trigger: Delivery['trigger'];
-  last_error: string | null;
-  last_status: number | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
-
-const REPLAYABLE = `status IN ('succeeded', 'failed', 'dead') AND request IS NOT NULL`;
-
-/** The columns a Delivery is read from, in the order `fromColumns` expects them. */
-const DELIVERY_COLUMNS = [
-  'seq', 'delivery_id', 'integration', 'kind', 'entity', 'key', 'event_id', 'version', 'request', 'status', 'attempts', 'total_attempts',
-  'cycle_started_at', 'next_attempt_at', 'trigger', 'last_error', 'last_status', 'created_at', 'updated_at', 'completed_at',
-] as const;
-
-/**
- * A Delivery from a row read in raw mode (an array in DELIVERY_COLUMNS order): better-sqlite3
- * spends about 5 µs building an object of twenty named columns, per row, on the claim path.
- */
-const fromColumns = (c: unknown[]): Delivery => ({
-  seq: c[0] as number,
-  deliveryId: c[1] as string,
-  integration: c[2] as string,
-  kind: c[3] as Delivery['kind'],
-  entity: c[4] as string,
-  key: c[5] as string,
-  eventId: c[6] as string,
-  version: c[7] as number | null,
-  request: c[8] === null ? undefined : (JSON.parse(c[8] as string) as Delivery['request']),
-  status: c[9] as DeliveryStatus,
-  attempts: c[10] as number,
-  totalAttempts: c[11] as number,
-  cycleStartedAt: c[12] as number,
-  nextAttemptAt: c[13] as number | null,
-  trigger: c[14] as Delivery['trigger'],
-  lastError: c[15] as string | null,
-  lastStatus: c[16] as number | null,
-  createdAt: c[17] as number,
-  updatedAt: c[18] as number,
-  completedAt: c[19] as number | null,
-});
-
-export const toDelivery = (row: DeliveryRowDb): Delivery => fromColumns(DELIVERY_COLUMNS.map((c) => row[c]));
 
 /**
  * Due deliveries of one integration, oldest first, but those in the JSON array of leased seqs;
@@ -105,8 +65,6 @@ interface Lease {
   until: number;
 }
 
-const TERMINAL: ReadonlySet<DeliveryStatus> = new Set(['succeeded', 'failed', 'dead', 'ignored']);
-
 export function insertDeliveryStatement(db: Database.Database) {
   // Positional parameters: binding an object of named ones (and spreading the delivery into it)
   // cost about 3 µs a row on the processing path.
@@ -116,9 +74,8 @@ export function insertDeliveryStatement(db: Database.Database) {
      ON CONFLICT (delivery_id) DO NOTHING`,
   );
   return (d: NewDelivery) => {
-    const pending = d.status === 'pending';
-    const request = d.request === undefined ? null : JSON.stringify(d.request);
-    return insert.run(d.deliveryId, d.integration, d.kind, d.entity, d.key, d.eventId, d.version, request, d.status, d.createdAt, pending ? d.createdAt : null, d.reason ?? null, d.createdAt, d.createdAt, pending ? null : d.createdAt);
+    const r = newDeliveryRow(d);
+    return insert.run(r.delivery_id, r.integration, r.kind, r.entity, r.key, r.event_id, r.version, r.request, r.status, r.cycle_started_at, r.next_attempt_at, r.last_error, r.created_at, r.updated_at, r.completed_at);
   };
 }
 
@@ -149,13 +106,9 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async listIntegrations(): Promise<IntegrationRow[]> {
-    const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as Array<{ name: string; state: IntegrationState; reason: string | null; failing_since: number | null; consecutive_failures: number; updated_at: number }>;
+    const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as IntegrationRowDb[];
     const counts = this.#prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
-    return rows.map((r) => {
-      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const c of counts) if (c.integration === r.name) byStatus[c.status] = c.n;
-      return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
-    });
+    return toIntegrations(rows, counts);
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {
@@ -180,7 +133,7 @@ export class SqliteDeliveries implements DeliveryStore {
         const held: number[] = [];
         for (const lease of this.#leases.values()) if (lease.integration === request.integration && lease.until > now) held.push(lease.seq);
         const rows = (request.ordered ? this.#claimOrdered : this.#claim).all(request.integration, now, JSON.stringify(held), request.limit) as unknown[][];
-        for (const row of rows) found.push(fromColumns(row));
+        for (const row of rows) found.push(deliveryFromColumns(row));
       }
       return found;
     }).deferred();
@@ -203,25 +156,24 @@ export class SqliteDeliveries implements DeliveryStore {
     const writeStreak = this.#prepare('UPDATE integrations SET failing_since = ?, consecutive_failures = ? WHERE name = ?');
     const results = this.#db.transaction(() => {
       // Each integration's streak is read once, followed through the batch in order, and written once.
-      const streaks = new Map<string, { failingSince: number | null; consecutiveFailures: number } | null>();
+      const streaks = new Map<string, FailureStreak | null>();
       const results = settlements.map((s) => {
         const a = s.attempt;
         // Only the lease holder settles: once the lease is lost (taken over after it ran out), nothing is written.
         const lease = this.#leases.get(a.deliveryId);
         if (lease?.owner !== s.owner) return undefined;
-        if (settle.run(s.status, s.nextAttemptAt, a.error, a.status, now, TERMINAL.has(s.status) ? now : null, lease.seq).changes === 0) return undefined;
-        insertAttempt.run(a.deliveryId, a.attempt, a.trigger, a.startedAt, a.durationMs, a.method, a.url, JSON.stringify(a.requestHeaders), a.status, a.response, a.error, a.outcome, a.nextAttemptAt);
+        if (settle.run(s.status, s.nextAttemptAt, a.error, a.status, now, completedAt(s.status, now), lease.seq).changes === 0) return undefined;
+        const r = newAttemptRow(a);
+        insertAttempt.run(r.delivery_id, r.attempt, r.trigger, r.started_at, r.duration_ms, r.method, r.url, r.request_headers, r.status, r.response, r.error, r.outcome, r.next_attempt_at);
         let streak = streaks.get(lease.integration);
         if (streak === undefined) {
           const stored = readStreak.get(lease.integration) as { failing_since: number | null; consecutive_failures: number } | undefined;
           streak = stored ? { failingSince: stored.failing_since, consecutiveFailures: stored.consecutive_failures } : null;
         }
         // An integration without a row (never registered) has no streak to keep.
-        if (streak !== null) {
-          streak = s.integrationSucceeded ? { failingSince: null, consecutiveFailures: 0 } : { failingSince: streak.failingSince ?? a.startedAt, consecutiveFailures: streak.consecutiveFailures + 1 };
-        }
+        if (streak !== null) streak = followStreak(streak, s);
         streaks.set(lease.integration, streak);
-        return streak ?? { failingSince: null, consecutiveFailures: 0 };
+        return streak ?? noStreak();
       });
       for (const [name, streak] of streaks) if (streak) writeStreak.run(streak.failingSince, streak.consecutiveFailures, name);
       return results;
@@ -252,33 +204,13 @@ export class SqliteDeliveries implements DeliveryStore {
   async getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined> {
     const row = this.#prepare('SELECT * FROM deliveries WHERE delivery_id = ?').get(deliveryId) as DeliveryRowDb | undefined;
     if (!row) return undefined;
-    const attempts = this.#prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as Array<Record<string, unknown>>;
-    return {
-      ...toDelivery(row),
-      log: attempts.map((a) => ({
-        deliveryId: a.delivery_id as string,
-        attempt: a.attempt as number,
-        trigger: a.trigger as DeliveryAttempt['trigger'],
-        startedAt: a.started_at as number,
-        durationMs: a.duration_ms as number,
-        method: a.method as string,
-        url: a.url as string,
-        requestHeaders: JSON.parse(a.request_headers as string) as Record<string, string>,
-        status: a.status as number | null,
-        response: a.response as string | null,
-        error: a.error as string | null,
-        outcome: a.outcome as DeliveryAttempt['outcome'],
-        nextAttemptAt: a.next_attempt_at as number | null,
-      })),
-    };
+    const attempts = this.#prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as AttemptRowDb[];
+    return { ...toDelivery(row), log: attempts.map(toAttempt) };
   }
 
-  /** Starts a new cycle for one delivery: pending now, attempts counted afresh, sent as `manual`. */
+  /** Starts a new cycle for one delivery. */
   #restartCycle(now: number) {
-    const statement = this.#prepare(
-      `UPDATE deliveries SET status = 'pending', attempts = 0, cycle_started_at = @now, next_attempt_at = @now, trigger = 'manual',
-         lease_until = NULL, lease_owner = NULL, completed_at = NULL, updated_at = @now WHERE seq = @seq AND ${REPLAYABLE}`,
-    );
+    const statement = this.#prepare(`UPDATE deliveries SET ${restartCycle('@now')} WHERE seq = @seq AND ${REPLAYABLE}`);
     return (seq: number) => statement.run({ now, seq });
   }
 
@@ -288,14 +220,14 @@ export class SqliteDeliveries implements DeliveryStore {
   }
 
   async countReplayable(integration: string, since: number, until: number): Promise<number> {
-    const row = this.#prepare(`SELECT count(*) AS n FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND ${REPLAYABLE}`).get(integration, since, until) as { n: number };
+    const row = this.#prepare(`SELECT count(*) AS n FROM deliveries WHERE ${inReplayRange('?', '?', '?')}`).get(integration, since, until) as { n: number };
     return row.n;
   }
 
   async replayDeliveries(integration: string, since: number, until: number, options: { afterSeq: number; limit: number; now: number }): Promise<{ replayed: number; lastSeq: number | null }> {
     return this.#db.transaction(() => {
       const seqs = this
-        .#prepare(`SELECT seq FROM deliveries WHERE integration = ? AND created_at BETWEEN ? AND ? AND seq > ? AND ${REPLAYABLE} ORDER BY seq LIMIT ?`)
+        .#prepare(`SELECT seq FROM deliveries WHERE ${inReplayRange('?', '?', '?')} AND seq > ? ORDER BY seq LIMIT ?`)
         .all(integration, since, until, options.afterSeq, options.limit) as Array<{ seq: number }>;
       const restart = this.#restartCycle(options.now);
       for (const { seq } of seqs) restart(seq);
@@ -308,21 +240,8 @@ export class SqliteDeliveries implements DeliveryStore {
       .#prepare('SELECT window_start FROM digest_items WHERE integration = ? AND folded = 0 AND window_start + ? <= ? ORDER BY window_start LIMIT 1')
       .get(integration, windowMs, now) as { window_start: number } | undefined;
     if (!first) return undefined;
-    const rows = this.#prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as Array<Record<string, unknown>>;
-    return {
-      integration,
-      windowStart: first.window_start,
-      items: rows.map((r) => ({
-        id: r.id as number,
-        integration,
-        windowStart: first.window_start,
-        entity: r.entity as string,
-        key: r.key as string,
-        eventId: r.event_id as string,
-        item: JSON.parse(r.item as string),
-        createdAt: r.created_at as number,
-      })),
-    };
+    const rows = this.#prepare('SELECT * FROM digest_items WHERE integration = ? AND window_start = ? AND folded = 0 ORDER BY id').all(integration, first.window_start) as DigestItemRowDb[];
+    return toDigestWindow(integration, rows);
   }
 
   async commitDigest(window: DigestWindow, delivery: NewDelivery | undefined): Promise<void> {

@@ -1,11 +1,11 @@
-// The sources half of the SQLite store (the SourceStore port), on the hub's one
+// The sources part of the SQLite store (the SourceStore port), on the hub's one
 // connection. A page's events, its rejects and the checkpoint after it are one
 // transaction, guarded by the lease: a run that lost its lease writes nothing.
 import type Database from 'better-sqlite3';
 import type { SourceStore } from '../source-store.js';
 import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, SourceRun } from '../source-types.js';
 import type { AcceptOutcome, Json } from '../types.js';
-import { parseCheckpoint, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
+import { parseCheckpoint, sourceFailuresAfter, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
 import { Statements } from './statements.js';
 
 /** Runs `write` in a transaction that is fsync'd before it returns: it acknowledges events. */
@@ -133,12 +133,10 @@ export class SqliteSources implements SourceStore {
         .run(finish.status, finish.error, finish.now, finish.runId);
       const held = this.#sql.get('SELECT 1 FROM sources WHERE name = ? AND lease_owner = ? AND current_run = ?').get(name, finish.owner, finish.runId);
       if (!held) return; // another process took over; the source is its business now
-      // An interrupted run (the hub stopped, the lease was lost) is no failure of the source.
-      const failures = { succeeded: '0', failed: 'consecutive_failures + 1', interrupted: 'consecutive_failures' }[finish.status];
       this.#sql
         .get(
           `UPDATE sources SET lease_owner = NULL, lease_until = NULL, current_run = NULL, next_run_at = ?,
-             consecutive_failures = ${failures}, updated_at = ? WHERE name = ?`,
+             consecutive_failures = ${sourceFailuresAfter(finish.status)}, updated_at = ? WHERE name = ?`,
         )
         .run(finish.nextRunAt, finish.now, name);
     }).immediate();

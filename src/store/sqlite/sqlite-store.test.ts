@@ -2,9 +2,6 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support.js';
-import { describeAccessStoreContract } from '../access-store.contract.js';
-import { describeDeliveryStoreContract } from '../delivery-store.contract.js';
-import { describeSourceStoreContract } from '../source-store.contract.js';
 import { describeStoreContract } from '../store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -16,9 +13,6 @@ const openSqlite = async () => {
 };
 
 describeStoreContract('sqlite', openSqlite);
-describeDeliveryStoreContract('sqlite', openSqlite);
-describeSourceStoreContract('sqlite', openSqlite);
-describeAccessStoreContract('sqlite', openSqlite);
 
 describe('SqliteStore', () => {
   it('keeps accepted events across a close and reopen of the file', async () => {
@@ -26,11 +20,11 @@ describe('SqliteStore', () => {
     const path = join(dir.path, 'nested', 'confluo.db');
     const first = new SqliteStore({ path });
     await first.init();
-    await first.accept([{ eventId: 'x', name: 'a:b', version: 1, flowId: 'f', entity: 'customer', key: 'K', envelope: {}, acceptedAt: 1 }]);
+    await first.inbox.accept([{ eventId: 'x', name: 'a:b', version: 1, flowId: 'f', entity: 'customer', key: 'K', envelope: {}, acceptedAt: 1 }]);
     await first.close();
     const second = new SqliteStore({ path });
     await second.init();
-    expect((await second.getEvent('x'))?.status).toBe('queued');
+    expect((await second.records.getEvent('x'))?.status).toBe('queued');
     await second.close();
     dir.remove();
   });

@@ -1,0 +1,149 @@
+// The InboxStore contract: accepting and deduplicating events, claiming and
+// committing batches all-or-nothing, parking keys. Every driver runs it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StaleBatchError } from '../errors/index.js';
+import { emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
+import type { Store } from './store.js';
+import { recordId } from './store.js';
+import type { BatchCommit } from './types.js';
+
+export function describeInboxStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
+  describe(`InboxStore contract: ${driver}`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+    beforeEach(async () => {
+      fixture = await open();
+      store = fixture.store;
+    });
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    it('accepts events durably and deduplicates by event id, also within one call', async () => {
+      const a = inboxEvent('CC-1');
+      const b = inboxEvent('CC-2');
+      const first = await store.inbox.accept([a, b, { ...a, flowId: 'other' }]);
+      expect(first.map((o) => o.status)).toEqual(['accepted', 'accepted', 'duplicate']);
+      const again = await store.inbox.accept([b]);
+      expect(again).toEqual([{ status: 'duplicate' }]);
+      const trace = await store.records.getEvent(a.eventId);
+      expect(trace).toMatchObject({ eventId: a.eventId, status: 'queued', flowId: a.flowId, entity: 'customer', key: 'CC-1', processedAt: null, changes: [] });
+    });
+
+    it('hands out queued events oldest first, at most `limit`, with the current records of their keys', async () => {
+      const events = [inboxEvent('CC-1'), inboxEvent('CC-2'), inboxEvent('CC-1'), inboxEvent('CC-3')];
+      await store.inbox.accept(events);
+      const existing = record('CC-2', 1, { contact: { name: 'Bo' } });
+      await store.inbox.commitBatch({ ...emptyBatch(), records: [{ record: existing, expectedVersion: 0 }] });
+
+      const batch = await store.inbox.claimBatch(3);
+      expect(batch.events.map((e) => e.eventId)).toEqual(events.slice(0, 3).map((e) => e.eventId));
+      expect(batch.events[0]).toMatchObject({ status: 'queued', envelope: events[0]!.envelope, acceptedAt: events[0]!.acceptedAt });
+      expect(batch.events[1]!.seq).toBeGreaterThan(batch.events[0]!.seq);
+      expect([...batch.records.keys()]).toEqual([recordId('customer', 'CC-2')]);
+      expect(batch.records.get(recordId('customer', 'CC-2'))).toEqual(existing);
+    });
+
+    it('commits record, audit, change, jobs and statuses together', async () => {
+      const [e] = [inboxEvent('CC-1')];
+      const [accepted] = await store.inbox.accept([e!]);
+      const seq = accepted!.status === 'accepted' ? accepted!.seq : -1;
+      const rec = record('CC-1', 1, { contact: { name: 'Ana', email: 'ana@example.com' } }, 5000);
+      const diffs = [
+        { part: 'contact', field: 'name', oldValue: undefined, newValue: 'Ana' },
+        { part: 'contact', field: 'email', oldValue: undefined, newValue: 'ana@example.com' },
+      ];
+      await store.inbox.commitBatch({
+        records: [{ record: rec, expectedVersion: 0 }],
+        audit: diffs.map((d) => ({ ...d, entity: 'customer', key: 'CC-1', version: 1, rule: 'r', eventId: e!.eventId, flowId: e!.flowId, at: 5000 })),
+        changes: [{ entity: 'customer', key: 'CC-1', version: 1, eventId: e!.eventId, flowId: e!.flowId, rule: 'r', changedParts: ['contact'], diffs, record: rec, at: 5000 }],
+        deliveries: [{ deliveryId: 'd-1', integration: 'desk', kind: 'change', entity: 'customer', key: 'CC-1', eventId: e!.eventId, version: 1, request: { body: { a: 1 } }, status: 'pending', createdAt: 5000 }],
+        digestItems: [],
+        processed: [{ seq, eventId: e!.eventId, result: { entity: 'customer', key: 'CC-1', version: 1, changedParts: ['contact'] }, at: 5000 }],
+        parked: [],
+      });
+
+      expect(await store.records.getRecord('customer', 'CC-1')).toEqual(rec);
+      const audit = await store.records.listAudit('customer', 'CC-1', { limit: 10 });
+      expect(audit.map((a) => [a.field, a.oldValue, a.newValue, a.version, a.eventId])).toEqual([
+        ['name', undefined, 'Ana', 1, e!.eventId],
+        ['email', undefined, 'ana@example.com', 1, e!.eventId],
+      ]);
+      const trace = await store.records.getEvent(e!.eventId);
+      expect(trace).toMatchObject({ status: 'processed', processedAt: 5000, result: { version: 1, changedParts: ['contact'] } });
+      expect(trace!.changes).toEqual([{ version: 1, rule: 'r', changedParts: ['contact'], diffs: [{ part: 'contact', field: 'name', newValue: 'Ana' }, { part: 'contact', field: 'email', newValue: 'ana@example.com' }], at: 5000 }]);
+      expect((await store.inbox.claimBatch(10)).events).toEqual([]);
+    });
+
+    it('writes nothing from a batch whose record moved since the claim (StaleBatchError)', async () => {
+      const [e1, e2] = [inboxEvent('CC-1'), inboxEvent('CC-1')];
+      await store.inbox.accept([e1!, e2!]);
+      await store.inbox.commitBatch({ ...emptyBatch(), records: [{ record: record('CC-1', 1, { contact: { name: 'A' } }), expectedVersion: 0 }] });
+      const claimed = await store.inbox.claimBatch(10);
+      const stale: BatchCommit = {
+        records: [{ record: record('CC-1', 2, { contact: { name: 'B' } }), expectedVersion: 5 }],
+        audit: [{ part: 'contact', field: 'name', oldValue: 'A', newValue: 'B', entity: 'customer', key: 'CC-1', version: 2, rule: 'r', eventId: e1!.eventId, flowId: 'f', at: 1 }],
+        changes: [],
+        deliveries: [],
+        digestItems: [],
+        processed: claimed.events.map((e) => ({ seq: e.seq, eventId: e.eventId, result: { entity: 'customer', key: 'CC-1', version: 2, changedParts: [] }, at: 1 })),
+        parked: [],
+      };
+      await expect(store.inbox.commitBatch(stale)).rejects.toBeInstanceOf(StaleBatchError);
+      // A record that already exists cannot be created again either.
+      await expect(store.inbox.commitBatch({ ...stale, records: [{ record: record('CC-1', 1, {}), expectedVersion: 0 }] })).rejects.toBeInstanceOf(StaleBatchError);
+      expect(await store.records.listAudit('customer', 'CC-1', { limit: 10 })).toEqual([]);
+      expect((await store.records.getRecord('customer', 'CC-1'))!.version).toBe(1);
+      expect((await store.inbox.claimBatch(10)).events).toHaveLength(2);
+    });
+
+    it('refuses to settle an event twice', async () => {
+      const e = inboxEvent('CC-9');
+      await store.inbox.accept([e]);
+      const [claimed] = (await store.inbox.claimBatch(1)).events;
+      const done = { ...emptyBatch(), processed: [{ seq: claimed!.seq, eventId: e.eventId, result: { entity: 'customer', key: 'CC-9', version: 0, changedParts: [] }, at: 1 }] };
+      await store.inbox.commitBatch(done);
+      await expect(store.inbox.commitBatch(done)).rejects.toBeInstanceOf(StaleBatchError);
+    });
+
+    it('parks a key: its events are held back, others flow; retry and skip release it', async () => {
+      const [p1, p2, other] = [inboxEvent('CC-1'), inboxEvent('CC-1'), inboxEvent('CC-2')];
+      await store.inbox.accept([p1!, p2!, other!]);
+      const error = { code: 'RULE_FAILED', message: 'boom', details: { why: 'test' } };
+      await store.inbox.commitBatch({ ...emptyBatch(), parked: [{ entity: 'customer', key: 'CC-1', eventId: p1!.eventId, error, parkedAt: 77 }] });
+
+      expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toEqual([other!.eventId]);
+      expect(await store.inbox.listParked()).toEqual([{ entity: 'customer', key: 'CC-1', eventId: p1!.eventId, error, parkedAt: 77, waiting: 2 }]);
+      // Events that arrive for a parked key wait behind it and are counted.
+      const [p3, other2] = [inboxEvent('CC-1'), inboxEvent('CC-2')];
+      await store.inbox.accept([p3!, other2!]);
+      expect((await store.inbox.listParked()).map((p) => p.waiting)).toEqual([3]);
+      expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toEqual([other!.eventId, other2!.eventId]);
+      expect(await store.records.getEvent(p1!.eventId)).toMatchObject({ status: 'parked', error });
+      expect((await store.stats()).parkedKeys).toBe(1);
+
+      expect(await store.inbox.retryParked('customer', 'CC-1')).toBe(true);
+      expect(await store.inbox.retryParked('customer', 'CC-1')).toBe(false);
+      expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p1!.eventId, p2!.eventId, other!.eventId, p3!.eventId, other2!.eventId]);
+
+      await store.inbox.commitBatch({ ...emptyBatch(), parked: [{ entity: 'customer', key: 'CC-1', eventId: p1!.eventId, error, parkedAt: 78 }] });
+      expect(await store.inbox.skipParked('customer', 'CC-1')).toEqual({ skippedEventId: p1!.eventId });
+      expect(await store.inbox.skipParked('customer', 'CC-1')).toBeUndefined();
+      expect((await store.records.getEvent(p1!.eventId))!.status).toBe('skipped');
+      expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toEqual([p2!.eventId, other!.eventId, p3!.eventId, other2!.eventId]);
+      expect(await store.inbox.listParked()).toEqual([]);
+    });
+
+    it('counts the queued events, not the parked or processed ones', async () => {
+      const [a, b, c] = [inboxEvent('CC-1'), inboxEvent('CC-2'), inboxEvent('CC-3')];
+      await store.inbox.accept([a!, b!, c!]);
+      const claimed = (await store.inbox.claimBatch(10)).events;
+      await store.inbox.commitBatch({
+        ...emptyBatch(),
+        processed: [{ seq: claimed[0]!.seq, eventId: a!.eventId, result: { entity: 'customer', key: 'CC-1', version: 0, changedParts: [] }, at: 1 }],
+        parked: [{ entity: 'customer', key: 'CC-2', eventId: b!.eventId, error: { code: 'RULE_FAILED', message: 'boom' }, parkedAt: 1 }],
+      });
+      expect(await store.inbox.queued()).toBe(1);
+    });
+  });
+}

@@ -1,0 +1,34 @@
+// The inbox part of the Store port: accepting events, claiming and committing
+// processing batches, and the keys parked behind an event that failed.
+import type { AcceptOutcome, BatchCommit, InboxEvent, NewInboxEvent, ParkedKey, StoredRecord } from './types.js';
+
+export interface ClaimedBatch {
+  /** Queued events of keys that are not parked, oldest first; per key a prefix of its queue. */
+  events: InboxEvent[];
+  /** The current record of every key in `events` that has one, by `recordId(entity, key)`. */
+  records: Map<string, StoredRecord>;
+}
+
+export interface InboxStore {
+  /** Durably records events (one transaction for the whole array), deduplicating by event id. */
+  accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;
+
+  claimBatch(limit: number): Promise<ClaimedBatch>;
+  /**
+   * Commits a batch in one transaction. Throws `StaleBatchError` (and writes nothing) when a
+   * record's version moved since the claim or an event is no longer queued.
+   */
+  commitBatch(batch: BatchCommit): Promise<void>;
+
+  listParked(): Promise<ParkedKey[]>;
+  /** Unparks the key so its head event runs again. False when it was not parked. */
+  retryParked(entity: string, key: string): Promise<boolean>;
+  /** Marks the key's head event skipped and unparks the key. Undefined when it was not parked. */
+  skipParked(entity: string, key: string): Promise<{ skippedEventId: string } | undefined>;
+  /**
+   * Events waiting to be applied: `Store.stats().queued` alone, cheap enough to call every
+   * second. It reads the queued events' index only, where `stats()` also counts every record
+   * (half a second at a million records on SQLite, measured).
+   */
+  queued(): Promise<number>;
+}
