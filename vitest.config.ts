@@ -9,7 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // One PostgreSQL server per run (embedded unless CONFLUO_TEST_DATABASE_URL is set).
-    globalSetup: ['./test/postgres-global-setup.ts'],
-    reporters: ['default', './test/summary-reporter.ts'],
+    globalSetup: ['./test/support/postgres-global-setup.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

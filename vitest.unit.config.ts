@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-/** Imports that mean PostgreSQL or a child process: test/postgres.ts, test/hub-process.ts, node:child_process. */
-const NEEDS_SERVICES = /from ['"](?:node:child_process|[./]+(?:test\/)?(?:postgres|hub-process)\.js)['"]/;
+/** Imports that mean PostgreSQL or a child process: test/support/postgres.ts, test/support/hub-process.ts, node:child_process. */
+const NEEDS_SERVICES = /from ['"](?:node:child_process|[./]+(?:test\/)?support\/(?:postgres|hub-process)\.js)['"]/;
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -31,6 +31,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default', './test/summary-reporter.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

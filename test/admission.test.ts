@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flow as customerFlow } from '../examples/customer-sync/flow.js';
 import { resolveSettings } from '../src/hub/config.js';
-import { API_KEY, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
+import { API_KEY, contact, envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 
 const hubs: TestHub[] = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import { contact, envelope, startTestHub, tempDir, type TestHub } from './support.js';
+import { contact, envelope, startTestHub, tempDir, type TestHub } from './support/index.js';
 
 const hubs: TestHub[] = [];
 const dirs: Array<{ remove: () => void }> = [];

@@ -8,8 +8,8 @@ import { defineIntegration } from '../src/delivery/integration.js';
 import { functionSink } from '../src/delivery/sinks/function-sink.js';
 import { NonRetryableError } from '../src/errors/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import { ledgerFlow } from './flows.js';
-import { envelope, eventually, startTestHub, tempDir } from './support.js';
+import { ledgerFlow } from './support/flows.js';
+import { envelope, eventually, startTestHub, tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './postgres.js';
-import { eventually, tempDir } from './support.js';
+import { createTestDatabase } from './support/postgres.js';
+import { eventually, tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

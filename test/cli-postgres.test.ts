@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/store/postgres/schema.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { tempDir } from './support.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

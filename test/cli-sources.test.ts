@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendPixLog, pixLine } from './pix-log.js';
-import { tempDir } from './support.js';
+import { appendPixLog, pixLine } from './support/pix-log.js';
+import { tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, tempDir } from './support.js';
+import { eventually, tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

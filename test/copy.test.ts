@@ -13,9 +13,9 @@ import { customDriver } from '../src/sources/source-driver.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/store.js';
-import { entryPosted, ledgerFlow } from './flows.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { envelope, eventually, startTestHub, tempDir } from './support.js';
+import { entryPosted, ledgerFlow } from './support/flows.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { envelope, eventually, startTestHub, tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 

@@ -18,8 +18,8 @@ import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { Pool, request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killAllHubs, killGroup, startHubProcess, stopHub } from './hub-process.js';
-import { contact, envelope, eventually, tempDir } from './support.js';
+import { killAllHubs, killGroup, startHubProcess, stopHub } from './support/hub-process.js';
+import { contact, envelope, eventually, tempDir } from './support/index.js';
 
 const API_KEY = 'ck_delivery_crash_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_delivery_crash_token_0123456789abcdef';

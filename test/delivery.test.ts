@@ -11,8 +11,8 @@ import type { Alert } from '../src/delivery/dispatcher.js';
 import { defineIntegration, skip, type IntegrationOptions } from '../src/delivery/integration.js';
 import { functionSink } from '../src/delivery/sinks/function-sink.js';
 import { restSink } from '../src/delivery/sinks/rest-sink.js';
-import { startReceiver, type Receiver } from './receiver.js';
-import { contact, envelope, eventually, startTestHub, type TestHub, type TestHubOptions } from './support.js';
+import { startReceiver, type Receiver } from './support/receiver.js';
+import { contact, envelope, eventually, startTestHub, type TestHub, type TestHubOptions } from './support/index.js';
 
 const secret = `whsec_${randomBytes(24).toString('base64')}`;
 const fast = { delaysMs: [0, 30, 30, 30, 30, 30] };

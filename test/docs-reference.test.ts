@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { program } from '../src/cli/main.js';
-import { startTestHub, type TestHub } from './support.js';
+import { startTestHub, type TestHub } from './support/index.js';
 
 const reference = readFileSync(join(import.meta.dirname, '..', 'docs', 'reference.md'), 'utf8');
 /** Path parameters written either way (`:key` in code, `<key>` or `<event id>` in the docs) read as one placeholder. */

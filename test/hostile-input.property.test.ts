@@ -6,9 +6,9 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../src/store/postgres/index.js';
-import { ledgerFlow } from './flows.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { API_KEY, eventually, startTestHub, type TestHub } from './support.js';
+import { ledgerFlow } from './support/flows.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { API_KEY, eventually, startTestHub, type TestHub } from './support/index.js';
 
 /** Any UTF-16 code unit: lone surrogates and NUL included. */
 const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));

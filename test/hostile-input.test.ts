@@ -6,8 +6,8 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/protocol/limits.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { API_KEY, contact, envelope, startTestHub, type TestHub } from './support.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { API_KEY, contact, envelope, startTestHub, type TestHub } from './support/index.js';
 
 /** A JSON text `depth` objects deep, built as text: JSON.stringify itself overflows on it. */
 const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;

@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, API_KEY, startTestHub, type TestHub } from './support.js';
+import { ADMIN_TOKEN, API_KEY, startTestHub, type TestHub } from './support/index.js';
 import { MAX_PARAM_LENGTH } from '../src/protocol/limits.js';
 
 describe('error answers outside the events routes', () => {

@@ -2,7 +2,7 @@
 // same id twice is applied once, and `metadata.wait` answers after the rule.
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
+import { contact, envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 
 describe('ingest', () => {
   let t: TestHub;

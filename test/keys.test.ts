@@ -10,8 +10,8 @@ import { flow as customerFlow } from '../examples/customer-sync/flow.js';
 import { createHub } from '../src/hub/create-hub.js';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
-import { createTestDatabase } from './postgres.js';
-import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
+import { createTestDatabase } from './support/postgres.js';
+import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 
 const update = (n: string) => envelope('crm:contact:updated', contact(n, 'Ana'));
 

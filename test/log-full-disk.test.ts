@@ -5,8 +5,8 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, killAllHubs, startHubProcess, stopHub } from './hub-process.js';
-import { contact, envelope, eventually, tempDir } from './support.js';
+import { freePort, killAllHubs, startHubProcess, stopHub } from './support/hub-process.js';
+import { contact, envelope, eventually, tempDir } from './support/index.js';
 
 const API_KEY = 'ck_full_disk_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_full_disk_token_0123456789abcdef';

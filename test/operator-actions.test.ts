@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, tempDir } from './support.js';
+import { ADMIN_TOKEN, apiCall as call, contact, envelope, eventually, startTestHub, tempDir } from './support/index.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/confluo.mjs');

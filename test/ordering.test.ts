@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Processor } from '../src/engine/processor.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import { createEventClient } from '../src/protocol/client.js';
-import { API_KEY, eventually, startTestHub, tempDir, type TestHub } from './support.js';
-import { ledgerFlow } from './flows.js';
+import { API_KEY, eventually, startTestHub, tempDir, type TestHub } from './support/index.js';
+import { ledgerFlow } from './support/flows.js';
 
 const KEYS = 50;
 const PER_KEY = 200;

@@ -9,9 +9,9 @@ import { restSink } from '../src/delivery/sinks/rest-sink.js';
 import { resolveSettings } from '../src/hub/config.js';
 import { httpPoll } from '../src/sources/drivers/http-poll.js';
 import { defineSource } from '../src/sources/source.js';
-import { entryPosted, ledgerFlow } from './flows.js';
-import { startReceiver, type Receiver } from './receiver.js';
-import { contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
+import { entryPosted, ledgerFlow } from './support/flows.js';
+import { startReceiver, type Receiver } from './support/receiver.js';
+import { contact, envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 
 describe('outbound policy from the hub config', () => {
   let t: TestHub | undefined;

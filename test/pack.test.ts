@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killGroup } from './hub-process.js';
-import { tempDir } from './support.js';
+import { killGroup } from './support/hub-process.js';
+import { tempDir } from './support/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFile = promisify(execFileCallback);

@@ -1,8 +1,8 @@
 // Guarantee 3, its failure half: a rule that throws parks its key instead of
 // skipping ahead; other keys flow; an operator retries or skips.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envelope, eventually, startTestHub, type TestHub } from './support.js';
-import { failing, ledgerFlow } from './flows.js';
+import { envelope, eventually, startTestHub, type TestHub } from './support/index.js';
+import { failing, ledgerFlow } from './support/flows.js';
 
 const post = (id: string, label: string, extra: Record<string, unknown> = {}) => envelope('ledger:entry:posted', { id, amount: 10, label, ...extra });
 

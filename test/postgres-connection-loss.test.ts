@@ -6,10 +6,10 @@
 import pg from 'pg';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAllHubs, startHubProcess } from './hub-process.js';
-import { createTestDatabase } from './postgres.js';
-import { startReceiver } from './receiver.js';
-import { contact, envelope, eventually, tempDir } from './support.js';
+import { killAllHubs, startHubProcess } from './support/hub-process.js';
+import { createTestDatabase } from './support/postgres.js';
+import { startReceiver } from './support/receiver.js';
+import { contact, envelope, eventually, tempDir } from './support/index.js';
 
 const API_KEY = 'ck_connection_loss_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_connection_loss_token_0123456789abcdef';

@@ -2,7 +2,7 @@
 // separate from every other one, and gone after drop().
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDatabaseUrl, type TestDatabase } from './postgres.js';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from './support/postgres.js';
 
 async function query<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killAllHubs, killGroup, startHubProcess, type HubProcess } from './hub-process.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { startReceiver, type Receiver } from './receiver.js';
-import { appendPixLog, expectedTotals, pixLine, type PixLine } from './pix-log.js';
-import { contact, envelope, eventually, tempDir } from './support.js';
+import { killAllHubs, killGroup, startHubProcess, type HubProcess } from './support/hub-process.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { startReceiver, type Receiver } from './support/receiver.js';
+import { appendPixLog, expectedTotals, pixLine, type PixLine } from './support/pix-log.js';
+import { contact, envelope, eventually, tempDir } from './support/index.js';
 
 const API_KEY = 'ck_scale_test_key_0123456789abcdef';
 const ADMIN_TOKEN = 'cadm_scale_test_token_0123456789abcdef';

@@ -4,9 +4,9 @@
 // the wait timing out.
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../src/store/postgres/index.js';
-import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { failing, ledgerFlow } from './flows.js';
-import { envelope, startTestHub, type TestHub } from './support.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { failing, ledgerFlow } from './support/flows.js';
+import { envelope, startTestHub, type TestHub } from './support/index.js';
 
 const hubs: TestHub[] = [];
 const databases: TestDatabase[] = [];

@@ -1,7 +1,7 @@
 // The read side: records, time travel from the audit trail, audit pages, event
 // traces, the admin token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, API_KEY, contact, envelope, eventually, startTestHub, type TestHub } from './support.js';
+import { ADMIN_TOKEN, API_KEY, contact, envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 
 /** Timestamps have millisecond resolution: a moment taken after this lies strictly after everything before it. */
 const clockMovesOn = (from = Date.now()) => eventually(() => Date.now() > from, 1000, 'the clock to move on');

@@ -4,7 +4,7 @@
 import { request } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contact, envelope, startTestHub, type TestHub } from './support.js';
+import { contact, envelope, startTestHub, type TestHub } from './support/index.js';
 
 describe('signed keys', () => {
   let t: TestHub;

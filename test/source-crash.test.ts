@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAllHubs, killGroup, startHubProcess } from './hub-process.js';
-import { appendPixLog, expectedTotals, pixLine } from './pix-log.js';
-import { eventually, tempDir } from './support.js';
+import { killAllHubs, killGroup, startHubProcess } from './support/hub-process.js';
+import { appendPixLog, expectedTotals, pixLine } from './support/pix-log.js';
+import { eventually, tempDir } from './support/index.js';
 
 const ADMIN_TOKEN = 'cadm_source_crash_token_0123456789abcdef';
 const LINES = 20_000;

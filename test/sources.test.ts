@@ -9,8 +9,8 @@ import { defineSource, type SourceOptions } from '../src/sources/source.js';
 import { customDriver, type SourceDriver } from '../src/sources/source-driver.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { Json } from '../src/store/types.js';
-import { entryPosted, ledgerFlow } from './flows.js';
-import { eventually, startTestHub, tempDir, type TestHub } from './support.js';
+import { entryPosted, ledgerFlow } from './support/flows.js';
+import { eventually, startTestHub, tempDir, type TestHub } from './support/index.js';
 
 interface Entry {
   ref: string;

@@ -17,8 +17,8 @@ import { defineSource } from '../src/sources/source.js';
 import { customDriver, type SourceDriver } from '../src/sources/source-driver.js';
 import { SqliteStore } from '../src/store/sqlite/index.js';
 import type { Json } from '../src/store/types.js';
-import { account } from './flows.js';
-import { tempDir } from './support.js';
+import { account } from './support/flows.js';
+import { tempDir } from './support/index.js';
 
 const sink = functionSink(async () => undefined);
 const noItems = customDriver(async () => ({ items: [], checkpoint: null })) as SourceDriver<unknown, Json>;

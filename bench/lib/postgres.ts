@@ -3,7 +3,7 @@
 // one), a fresh database per measurement, and hub processes pointed at one.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../test/postgres-global-setup.js';
+import { startEmbeddedPostgres } from '../../test/support/postgres-global-setup.js';
 import { ADMIN_TOKEN, API_KEY, startChild, type Child } from './child.js';
 
 const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -5,8 +5,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReceiver, type Receiver } from '../../test/receiver.js';
-import { contact, envelope, eventually, startTestHub, type TestHub } from '../../test/support.js';
+import { startReceiver, type Receiver } from '../../test/support/receiver.js';
+import { contact, envelope, eventually, startTestHub, type TestHub } from '../../test/support/index.js';
 import { integrationsFromEnv } from './integrations.js';
 
 describe('customer-sync integrations', () => {

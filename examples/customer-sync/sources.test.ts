@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, startTestHub, type TestHub } from '../../test/support.js';
+import { eventually, startTestHub, type TestHub } from '../../test/support/index.js';
 import { sourcesFromEnv } from './sources.js';
 
 interface Subscription {

@@ -7,10 +7,10 @@
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAllHubs, killGroup, startHubProcess, type HubProcess } from '../../test/hub-process.js';
-import { appendPixLog, expectedTotals, pixLine, type PixLine } from '../../test/pix-log.js';
-import { startReceiver, type Receiver } from '../../test/receiver.js';
-import { eventually, tempDir } from '../../test/support.js';
+import { killAllHubs, killGroup, startHubProcess, type HubProcess } from '../../test/support/hub-process.js';
+import { appendPixLog, expectedTotals, pixLine, type PixLine } from '../../test/support/pix-log.js';
+import { startReceiver, type Receiver } from '../../test/support/receiver.js';
+import { eventually, tempDir } from '../../test/support/index.js';
 import { pixDigest } from './integrations.js';
 
 const ADMIN_TOKEN = 'cadm_pix_test_token_0123456789abcdef';

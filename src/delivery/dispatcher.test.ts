@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { customer } from '../../examples/customer-sync/flow.js';
-import { eventually, tempDir } from '../../test/support.js';
+import { eventually, tempDir } from '../../test/support/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { Dispatcher } from './dispatcher.js';
 import { defineIntegration } from './integration.js';

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flow } from '../../examples/customer-sync/flow.js';
-import { eventually, tempDir } from '../../test/support.js';
+import { eventually, tempDir } from '../../test/support/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { Processor } from './processor.js';
 

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support.js';
+import { tempDir } from '../../test/support/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { NewInboxEvent } from '../store/types.js';
 import { InboxWriter } from './inbox-writer.js';

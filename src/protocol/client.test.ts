@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { API_KEY, contact, startTestHub, type TestHub } from '../../test/support.js';
+import { API_KEY, contact, startTestHub, type TestHub } from '../../test/support/index.js';
 import { classify, createEventClient } from './client.js';
 import type { ResponseEnvelope } from './envelope.js';
 import { HandlerRegistry, redirect } from './registry.js';

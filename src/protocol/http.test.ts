@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { flow as customerFlow } from '../../examples/customer-sync/flow.js';
-import { API_KEY, contact, envelope, startTestHub, tempDir, type TestHub } from '../../test/support.js';
+import { API_KEY, contact, envelope, startTestHub, tempDir, type TestHub } from '../../test/support/index.js';
 import { createHub } from '../hub/create-hub.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { EventError } from './event-error.js';

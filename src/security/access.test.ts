@@ -3,7 +3,7 @@
 // take effect without a restart, and "last used" written at most once a minute.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support.js';
+import { tempDir } from '../../test/support/index.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import { Access, hashKey } from './access.js';
 import { createApiKey } from './api-keys.js';

@@ -4,7 +4,7 @@
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support.js';
+import { tempDir } from '../../test/support/index.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { SqliteStore } from '../store/sqlite/index.js';
 import type { ModeReport } from './private-files.js';

@@ -4,9 +4,9 @@
 // any other one fails here before it becomes a rule only one driver keeps.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/postgres.js';
-import { postgresSchema, sqliteSchema } from '../../test/schema-shape.js';
-import { tempDir } from '../../test/support.js';
+import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.js';
+import { postgresSchema, sqliteSchema } from '../../test/support/schema-shape.js';
+import { tempDir } from '../../test/support/index.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 

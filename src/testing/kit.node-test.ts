@@ -2,7 +2,7 @@
 // node-test.test.ts as `node --import tsx --test`, as a user's suite would be.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { account, entryPosted, ledgerFlow } from '../../test/flows.js';
+import { account, entryPosted, ledgerFlow } from '../../test/support/flows.js';
 import { defineIntegration } from '../delivery/integration.js';
 import { captureSink, createTestHub, type TestHub } from './index.js';
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { account, entryPosted, ledgerFlow, ownerSet } from '../../test/flows.js';
+import { account, entryPosted, ledgerFlow, ownerSet } from '../../test/support/flows.js';
 import { defineIntegration } from '../delivery/integration.js';
 import { restSink } from '../delivery/sinks/rest-sink.js';
 import { captureSink, createTestHub, EventRefusedError, type TestHub } from './index.js';

@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo, Socket } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../../../test/support.js';
+import { eventually } from '../../../test/support/index.js';
 import { ConfigError } from '../../errors/index.js';
 import { outboundPolicy } from '../../security/outbound-policy.js';
 import type { Json } from '../../store/types.js';

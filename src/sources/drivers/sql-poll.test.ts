@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
 import { ConfigError } from '../../errors/index.js';
 import type { Json } from '../../store/types.js';
 import { describeSourceDriverContract } from '../source-driver.contract.js';

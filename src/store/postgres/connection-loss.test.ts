@@ -4,8 +4,8 @@
 // never half-written; the notification listener comes back with back-off.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../../test/postgres.js';
-import { eventually } from '../../../test/support.js';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../../test/support/postgres.js';
+import { eventually } from '../../../test/support/index.js';
 import { ConfluoError } from '../../errors/index.js';
 import { openPool, resolveOptions, transaction, type StoreLog } from './connection.js';
 import { PostgresStore } from './postgres-store.js';

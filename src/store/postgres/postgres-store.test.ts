@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/postgres.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
 import { openStore } from '../../hub/open-store.js';
 import { describeStoreContract } from '../store.contract.js';
 import type { NewInboxEvent } from '../types.js';

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../../test/support.js';
+import { tempDir } from '../../../test/support/index.js';
 import type { NewInboxEvent } from '../types.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 

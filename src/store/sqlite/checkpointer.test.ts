@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../../test/support.js';
+import { tempDir } from '../../../test/support/index.js';
 import type { NewInboxEvent } from '../types.js';
 import { BACKSTOP_PAGES, Checkpointer } from './checkpointer.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';

@@ -2,7 +2,7 @@
 // their records as column arrays, so every field must come back as written.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../../test/support.js';
+import { tempDir } from '../../../test/support/index.js';
 import { recordId } from '../store.js';
 import type { NewInboxEvent } from '../types.js';
 import { SqliteStore } from './sqlite-store.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../../test/support.js';
+import { tempDir } from '../../../test/support/index.js';
 import type { AttemptSettlement } from '../delivery-types.js';
 import { SqliteStore } from './sqlite-store.js';
 

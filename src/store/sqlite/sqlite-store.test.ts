@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../../test/support.js';
+import { tempDir } from '../../../test/support/index.js';
 import { describeStoreContract } from '../store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 

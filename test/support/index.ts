@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { request } from 'undici';
-import { flow as customerFlow } from '../examples/customer-sync/flow.js';
-import type { Flow } from '../src/flow/flow.js';
-import { createHub, type Hub, type HubOptions } from '../src/hub/create-hub.js';
-import { SqliteStore } from '../src/store/sqlite/index.js';
-import type { Store } from '../src/store/store.js';
+import { flow as customerFlow } from '../../examples/customer-sync/flow.js';
+import type { Flow } from '../../src/flow/flow.js';
+import { createHub, type Hub, type HubOptions } from '../../src/hub/create-hub.js';
+import { SqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/store/store.js';
 
 export function tempDir(prefix = 'confluo-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -1,7 +1,7 @@
 // Small flows for tests: a ledger whose rule can be told to fail, so parking
 // and per-key order can be observed.
 import { z } from 'zod';
-import { defineEntity, defineEvent, defineFlow, defineRule } from '../src/flow/index.js';
+import { defineEntity, defineEvent, defineFlow, defineRule } from '../../src/flow/index.js';
 
 export const account = defineEntity({
   name: 'account',
