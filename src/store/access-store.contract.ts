@@ -1,8 +1,8 @@
 // The AccessStore contract: keys are found by hash only while active, one
 // active key per name, and operator actions read back newest first.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NewApiKey } from './access-store.js';
-import type { StoreFixture } from './contract-fixtures.js';
+import { eachFreshStore, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 
 const T0 = 1_700_000_000_000;
@@ -20,14 +20,9 @@ const key = (name: string, over: Partial<NewApiKey> = {}): NewApiKey => ({
 
 export function describeAccessStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`AccessStore contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
+    eachFreshStore(open, (opened) => {
+      store = opened;
     });
 
     it('finds an active key by its hash, with its scopes, events and signing secret', async () => {

@@ -1,11 +1,24 @@
 // What every Store contract suite shares: the fixture a driver opens for each
 // test, and small builders of inbox events, records and batches.
+import { afterEach, beforeEach } from 'vitest';
 import type { Store } from './store.js';
 import type { BatchCommit, NewInboxEvent, StoredRecord } from './types.js';
 
 export interface StoreFixture {
   store: Store;
   cleanup: () => Promise<void>;
+}
+
+/** Opens a fresh store before each test of the suite, hands it to `use` (which may set it up), and cleans it up after. */
+export function eachFreshStore(open: () => Promise<StoreFixture>, use: (store: Store) => void | Promise<void>): void {
+  let fixture: StoreFixture | undefined;
+  beforeEach(async () => {
+    fixture = await open();
+    await use(fixture.store);
+  });
+  afterEach(async () => {
+    await fixture?.cleanup();
+  });
 }
 
 let n = 0;

@@ -1,8 +1,8 @@
 // The DeliveryStore contract: leases, settlements, integration states,
 // retries, replays and digest windows, held to the same rules on every driver.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AttemptSettlement, NewDelivery } from './delivery-types.js';
-import type { StoreFixture } from './contract-fixtures.js';
+import { eachFreshStore, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 
 const T0 = 1_700_000_000_000;
@@ -27,17 +27,12 @@ const settlement = (deliveryId: string, owner: string, over: Partial<AttemptSett
 
 export function describeDeliveryStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`DeliveryStore contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
     const claim = (now: number, limit = 10, ordered = false, owner = 'w1', leaseMs = 1000) =>
       store.deliveries.claimDeliveries([{ integration: 'desk', limit, ordered }], { now, leaseMs, owner });
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
+    eachFreshStore(open, async (opened) => {
+      store = opened;
       await store.deliveries.registerIntegrations(['desk', 'other'], T0);
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
     });
 
     it('registers integrations once, active, and counts their deliveries by status', async () => {

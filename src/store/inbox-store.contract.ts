@@ -1,22 +1,17 @@
 // The InboxStore contract: accepting and deduplicating events, claiming and
 // committing batches all-or-nothing, parking keys. Every driver runs it.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StaleBatchError } from '../errors/index.js';
-import { emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
+import { eachFreshStore, emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 import { recordId } from './store.js';
 import type { BatchCommit } from './types.js';
 
 export function describeInboxStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`InboxStore contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
+    eachFreshStore(open, (opened) => {
+      store = opened;
     });
 
     it('accepts events durably and deduplicates by event id, also within one call', async () => {

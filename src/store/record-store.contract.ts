@@ -1,19 +1,14 @@
 // The RecordStore contract: records, the audit trail paged and cut at a time
 // (what time travel reads), and event traces. Every driver runs it.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { eachFreshStore, emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 
 export function describeRecordStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`RecordStore contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
+    eachFreshStore(open, (opened) => {
+      store = opened;
     });
 
     it('pages the audit trail by cursor and cuts it at a time, keeping absent apart from null', async () => {

@@ -1,8 +1,8 @@
 // The SourceStore contract: what every driver must do for scheduled sources.
 // The guarantees of pulls rest on two of these: a page's events and its
 // checkpoint are one commit, and only the lease holder's commits count.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoreFixture } from './contract-fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { eachFreshStore, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 import type { SourcePageCommit } from './source-types.js';
 import type { NewInboxEvent } from './types.js';
@@ -34,15 +34,10 @@ const page = (over: Partial<SourcePageCommit> & Pick<SourcePageCommit, 'runId' |
 
 export function describeSourceStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`SourceStore contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
+    eachFreshStore(open, async (opened) => {
+      store = opened;
       await store.sources.registerSources([{ name: 'pix-log', kind: 'log-tail', schedule: 'every 10s' }], T0);
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
     });
 
     const start = (runId: string, owner: string, now = T0, over: { onlyIfDue?: boolean } = {}) =>

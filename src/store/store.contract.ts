@@ -1,9 +1,9 @@
 // The Store contract: the suites of every part (`*-store.contract.ts`) and the
 // store's own life cycle and counts, in one call each driver makes, so no
 // driver can leave a part's suite out.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeAccessStoreContract } from './access-store.contract.js';
-import { emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
+import { eachFreshStore, emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
 import { describeDeliveryStoreContract } from './delivery-store.contract.js';
 import { describeInboxStoreContract } from './inbox-store.contract.js';
 import { describeRecordStoreContract } from './record-store.contract.js';
@@ -14,14 +14,9 @@ export type { StoreFixture };
 
 export function describeStoreContract(driver: string, open: () => Promise<StoreFixture>): void {
   describe(`Store contract: ${driver}`, () => {
-    let fixture: StoreFixture;
     let store: Store;
-    beforeEach(async () => {
-      fixture = await open();
-      store = fixture.store;
-    });
-    afterEach(async () => {
-      await fixture.cleanup();
+    eachFreshStore(open, (opened) => {
+      store = opened;
     });
 
     it('is safe to init again on an existing schema', async () => {
