@@ -1,12 +1,14 @@
 // An integration subscribes to changes of an entity (optionally only when
-// given parts changed) or to processed events, maps each one to a request (or
-// says skip, which is recorded as ignored) and hands it to a sink. The
+// given parts changed), to processed events, or to the transitions of
+// monitors; maps each one to a request (or says skip, which is recorded as
+// ignored) and hands it to a sink. The
 // subscription names the flow's own objects, so `map` and a digest's `fold`
 // are typed from the flow; names given as strings are checked when the hub starts.
 import type { z } from 'zod';
 import type { Entity, EntityParts } from '../flow/entity.js';
 import { eventTypeId, type EventType } from '../flow/event-type.js';
 import type { DeliveryRequest, Delivery } from '../store/delivery-types.js';
+import type { MonitorKind, MonitorState } from '../store/health-types.js';
 import type { FieldDiff, ProcessedResult } from '../store/types.js';
 import type { RetryOptions } from './retry-policy.js';
 import type { Sink } from './sink.js';
@@ -40,6 +42,27 @@ export interface EventInput<N extends string = string, P = unknown> {
   at: Date;
 }
 
+/** A monitor changed state (or, `reminder: true`, still holds a state worth repeating). */
+export interface MonitorInput {
+  kind: 'monitor';
+  /** The monitor's name; the hub's own processes are `process:<id>`. */
+  monitor: string;
+  monitorKind: MonitorKind;
+  from: MonitorState;
+  to: MonitorState;
+  reminder: boolean;
+  /** The transition's id (a reminder repeats its transition's). */
+  transitionId: number;
+  /** When this was announced: the transition, or the reminder. */
+  at: Date;
+  /** Since when `to` holds. */
+  since: Date;
+  /** What the check or beat said (`connection refused`, `HTTP 503`, a push beat's message). */
+  message: string | null;
+  /** The check's details (status, durationMs) or a push beat's `details`. */
+  details: unknown;
+}
+
 export interface Skip {
   skip: string;
 }
@@ -55,22 +78,25 @@ export const isSkip = (value: unknown): value is Skip => typeof value === 'objec
 export type EventRef = EventType | string;
 
 /**
- * Changes of an entity (only those touching one of `parts`, when given), or processed events.
- * Every part and event is checked against the flow when the hub starts.
+ * Changes of an entity (only those touching one of `parts`, when given), processed events, or the
+ * transitions of monitors (`'all'`: every configured monitor and the hub's own processes). Every
+ * part, event and monitor is checked when the hub starts.
  */
-export type Subscription = { entity: Entity; parts?: readonly string[] } | { events: readonly EventRef[] };
+export type Subscription = { entity: Entity; parts?: readonly string[] } | { events: readonly EventRef[] } | { monitors: readonly string[] | 'all' };
 
 /** Refuses, at compile time, parts the subscribed entity does not have. */
 type KnownParts<S> = S extends { entity: infer E extends Entity } ? { parts?: ReadonlyArray<PartName<E>> } : unknown;
 
 type EventInputOf<R> = R extends EventType<Entity, infer S, infer N> ? EventInput<N, z.input<S>> : R extends string ? EventInput<R> : never;
 
-/** What `map` gets for a subscription: a change of its entity, or one of its events (narrow by `name`). */
+/** What `map` gets for a subscription: a change of its entity, one of its events (narrow by `name`), or a monitor's transition. */
 type InputOf<S extends Subscription> = S extends { entity: infer E extends Entity }
   ? ChangeInput<E>
   : S extends { events: readonly (infer R)[] }
     ? EventInputOf<R>
-    : never;
+    : S extends { monitors: unknown }
+      ? MonitorInput
+      : never;
 
 export interface DigestOptions<Body = unknown> {
   /** Window length; windows are aligned to the epoch (5 min → :00, :05, …). */
@@ -113,7 +139,7 @@ export interface IntegrationOptions<S extends Subscription, M extends DeliveryRe
   timeoutMs?: number;
   /** @defaultValue { afterMs: 5 days, minFailures: 10 }; `false` never disables */
   autoDisable?: AutoDisableOptions | false;
-  /** Fold everything of a time window into one delivery. */
+  /** Fold everything of a time window into one delivery (not for monitors: each transition is told on its own). */
   digest?: DigestOptions<BodyOf<M>>;
   onSuccess?: (delivery: Delivery) => void | Promise<void>;
   /** Called when a delivery fails for good or dies out of retries. */
@@ -124,9 +150,9 @@ export interface IntegrationOptions<S extends Subscription, M extends DeliveryRe
 
 export interface Integration {
   readonly name: string;
-  /** Event names (every version) or `name@vN` ids (that version only). */
-  readonly on: { entity: string; parts?: readonly string[] } | { events: readonly string[] };
-  readonly map: (input: ChangeInput | EventInput) => DeliveryRequest | Skip;
+  /** Event names (every version) or `name@vN` ids (that version only); monitor names or `'all'`. */
+  readonly on: { entity: string; parts?: readonly string[] } | { events: readonly string[] } | { monitors: readonly string[] | 'all' };
+  readonly map: (input: ChangeInput | EventInput | MonitorInput) => DeliveryRequest | Skip;
   readonly sink: Sink;
   readonly retry: RetryOptions;
   readonly ordered: boolean;
@@ -142,12 +168,24 @@ export interface Integration {
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 
+function monitorsOf(integration: string, monitors: readonly string[] | 'all'): readonly string[] | 'all' {
+  if (monitors === 'all') return 'all';
+  if (!Array.isArray(monitors) || monitors.length === 0) throw new RangeError(`integration "${integration}" subscribes to no monitors: list their names, or 'all'`);
+  for (const name of monitors) {
+    if (typeof name !== 'string' || !NAME.test(name)) throw new RangeError(`integration "${integration}" subscribes to monitor ${JSON.stringify(name)}, which is not a monitor name (${NAME})`);
+  }
+  return [...monitors];
+}
+
 export function defineIntegration<const S extends Subscription, M extends DeliveryRequest | Skip>(options: IntegrationOptions<S, M>): Integration {
   if (!NAME.test(options.name)) throw new RangeError(`integration name "${options.name}" must match ${NAME}`);
   const subscription: Subscription = options.on;
   let on: Integration['on'];
   if ('entity' in subscription) {
     on = subscription.parts ? { entity: subscription.entity.name, parts: subscription.parts } : { entity: subscription.entity.name };
+  } else if ('monitors' in subscription) {
+    on = { monitors: monitorsOf(options.name, subscription.monitors) };
+    if (options.digest) throw new RangeError(`integration "${options.name}": a monitors subscription cannot have a digest: each transition is announced on its own`);
   } else {
     if (subscription.events.length === 0) throw new RangeError(`integration "${options.name}" subscribes to no events`);
     on = { events: subscription.events.map((ref) => (typeof ref === 'string' ? ref : eventTypeId(ref.name, ref.version))) };

@@ -35,6 +35,7 @@ function millisHex(now: number): string {
 
 function inputFor(integration: Integration, event: InboxEvent, change: Change | undefined, result: ProcessedResult, now: number): ChangeInput | EventInput | undefined {
   const on = integration.on;
+  if ('monitors' in on) return undefined; // announced by the monitors' transitions (src/health/announcer.ts)
   if ('entity' in on) {
     if (!change || change.entity !== on.entity) return undefined;
     if (on.parts && !on.parts.some((p) => change.changedParts.includes(p))) return undefined;
