@@ -7,6 +7,7 @@ import { listDeliveries, listIntegrations, replayIntegration, retryDelivery, set
 import { createKey, listActions, listKeys, revokeKey } from './key-commands.js';
 import { listParked, migrate, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
+import { showStatus } from './status-command.js';
 import { DEFAULTS } from '../hub/config.js';
 
 export function program(): Command {
@@ -92,6 +93,13 @@ export function program(): Command {
     .option('--before <id>', 'go on before this action id')
     .option(...dbOption).option(...configOption)
     .action(listActions);
+
+  cli
+    .command('status')
+    .description('processes with their loops and monitors with their states; exit 0 all up, 2 degraded, 1 down or in error')
+    .option('--json', 'print JSON (as GET /api/v1/health)')
+    .option(...dbOption).option(...configOption)
+    .action(showStatus);
 
   cli
     .command('migrate')

@@ -5,6 +5,7 @@ import { findConfigFile, loadConfigFile, resolveSettings, type Flags } from '../
 import { createHub, hubOptionsFrom } from '../hub/create-hub.js';
 import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
+import { newProcessId } from '../hub/process-beats.js';
 import type { ModeReport } from '../security/private-files.js';
 import { LogDestination } from './log-destination.js';
 
@@ -36,16 +37,18 @@ export async function start(flags: StartFlags): Promise<void> {
   }
 
   const processLeaseMs = settings.processor.leaseMs;
+  const processId = newProcessId();
   const store = await openStore(settings.db, {
+    owner: processId,
     ...(processLeaseMs !== undefined ? { processLeaseMs } : {}),
     onLooseModes: looseModes('database'),
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
     log: log.child({ component: 'store' }),
   });
-  const hub = await createHub(hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }));
+  const hub = await createHub({ ...hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }), processId });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');
-  log.info({ url, store: store.driver, db: settings.db, config: configPath, roles }, `Confluo listening on ${url} (${roles})`);
+  log.info({ url, store: store.driver, db: settings.db, config: configPath, roles, process: processId }, `Confluo listening on ${url} (${roles})`);
 
   let stopping = false;
   const stop = (signal: string) => {

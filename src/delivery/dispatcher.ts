@@ -3,10 +3,12 @@
 // classifies the answer, and settles the attempt: success, retry at the next
 // scheduled time, failure, dead letter, or integration disabled. Closes
 // digest windows into one delivery each.
+import { LoopHealthTracker } from '../runtime/loop-health.js';
 import { WorkLoop } from '../runtime/work-loop.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeliveryStore } from '../store/delivery-store.js';
+import type { LoopHealth } from '../store/health-types.js';
 import type { AttemptOutcome, AttemptSettlement, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
 import { maskText } from './auth/index.js';
 import type { Integration } from './integration.js';
@@ -52,6 +54,7 @@ export class Dispatcher {
   readonly #sending = new Set<string>();
   readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
   readonly #loop = new WorkLoop(() => this.#round());
+  readonly #health = new LoopHealthTracker('dispatcher');
   /**
    * The last claim got fewer than it asked for: nothing more is due until a delivery finishes,
    * new ones are written (both wake the loop) or a retry comes due (the poll). Claiming again
@@ -89,13 +92,26 @@ export class Dispatcher {
     this.#loop.wake();
   }
 
+  /** Whether this process sends deliveries at all: with no active integration the loop never starts. */
+  get running(): boolean {
+    return this.#integrations.size > 0;
+  }
+
+  /** How the loop did at its last round, for beats and `/readyz`. */
+  health(): LoopHealth {
+    return this.#health.read();
+  }
+
   /** Closes due digest windows and starts what is due; returns how long to nap before the next round. */
   async #round(): Promise<number> {
     try {
       await this.closeDigests();
-      return (await this.tick()) === 0 || this.#drained ? this.#options.pollMs : 0;
+      const started = await this.tick();
+      this.#health.ok();
+      return started === 0 || this.#drained ? this.#options.pollMs : 0;
     } catch (error) {
       this.#log.error({ err: error }, 'delivery tick failed; retrying');
+      this.#health.trouble('error', `could not claim deliveries: ${error instanceof Error ? error.message : String(error)}`);
       return this.#options.pollMs;
     }
   }

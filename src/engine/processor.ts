@@ -5,10 +5,12 @@
 // A batch whose commit fails is committed again in halves, key groups apart,
 // down to single events: the event the store cannot take parks its own key,
 // every other key goes on, and the same failing batch is never retried as is.
+import { LoopHealthTracker } from '../runtime/loop-health.js';
 import { WorkLoop } from '../runtime/work-loop.js';
 import type { Logger } from 'pino';
 import { ConfluoError, StaleBatchError } from '../errors/index.js';
 import type { Flow } from '../flow/flow.js';
+import type { LoopHealth } from '../store/health-types.js';
 import type { InboxStore } from '../store/inbox-store.js';
 import { recordId } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
@@ -81,6 +83,7 @@ export class Processor {
   readonly #log: Logger;
   readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
   readonly #loop = new WorkLoop(() => this.#round());
+  readonly #health = new LoopHealthTracker('processor');
   /** Rounds in a row that committed nothing: the back-off grows with them. */
   #failedRounds = 0;
   /** Commits in a row that lost to a moved record or event (see STALE_STREAK_LIMIT). */
@@ -107,6 +110,11 @@ export class Processor {
     this.#loop.wake();
   }
 
+  /** How the loop did at its last round, for beats and `/readyz`. */
+  health(): LoopHealth {
+    return this.#health.read();
+  }
+
   /** One batch; returns how long to nap before the next. */
   async #round(): Promise<number> {
     try {
@@ -114,15 +122,18 @@ export class Processor {
       // or the poll, instead of a claim that only finds the queue empty.
       const settled = await this.runOnce();
       this.#failedRounds = 0;
+      this.#health.ok();
       return settled < this.#options.batchSize ? this.#options.idlePollMs : 0;
     } catch (error) {
       if (error instanceof StaleBatchError) {
         this.#log.debug({ err: error }, 'batch lost a race; claiming again');
+        this.#health.ok();
         return 0;
       }
       this.#failedRounds += 1;
       const pause = Math.min(this.#options.errorBackoffMs * 2 ** (this.#failedRounds - 1), MAX_BACKOFF_MS);
       this.#log.error({ err: error, retryInMs: pause }, 'processing batch failed; events stay queued');
+      this.#health.trouble('error', `processing failed ${this.#failedRounds} time(s) in a row: ${messageOf(error)}`);
       return pause;
     }
   }

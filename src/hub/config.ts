@@ -6,7 +6,9 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { parseDuration } from '../delivery/duration.js';
 import type { Integration } from '../delivery/integration.js';
+import type { Monitor } from '../health/monitor.js';
 import type { Flow } from '../flow/flow.js';
 import { outboundSchema } from '../security/outbound-policy.js';
 import type { Source } from '../sources/source.js';
@@ -23,6 +25,11 @@ const integrationSchema = z.custom<Integration>(
   { message: 'must be an integration made with defineIntegration()' },
 );
 
+const monitorSchema = z.custom<Monitor>(
+  (value) => value !== null && typeof value === 'object' && typeof (value as Monitor).name === 'string' && ((value as Monitor).kind === 'http' || (value as Monitor).kind === 'push'),
+  { message: 'must be a monitor made with defineMonitor()' },
+);
+
 const sourceSchema = z.custom<Source>(
   (value) => value !== null && typeof value === 'object' && typeof (value as Source).name === 'string' && typeof (value as Source).driver?.pull === 'function',
   { message: 'must be a source made with defineSource()' },
@@ -34,6 +41,12 @@ export const configSchema = z.object({
   integrations: z.array(integrationSchema).optional(),
   /** Systems to fetch from on a schedule. @defaultValue none */
   sources: z.array(sourceSchema).optional(),
+  /** Outside services watched: called on a schedule (http) or beating on their own (push). @defaultValue none */
+  monitors: z.array(monitorSchema).optional(),
+  /** How often each process beats, with the state of its loops. @defaultValue 1000 (`CONFLUO_HEARTBEAT_INTERVAL_MS`) */
+  heartbeatIntervalMs: z.number().int().min(100).max(60_000).optional(),
+  /** Beats a process may miss before it is down and its work moves to the others. @defaultValue 3 (`CONFLUO_MISSED_BEATS`) */
+  missedBeats: z.number().int().min(2).max(100).optional(),
   /** @defaultValue 8080 (`CONFLUO_PORT`) */
   port: z.number().int().min(0).max(65535).optional(),
   /** @defaultValue '127.0.0.1' (`CONFLUO_HOST`) */
@@ -97,6 +110,9 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   logLevel: 'info',
   role: 'all',
+  heartbeatIntervalMs: 1000,
+  missedBeats: 3,
+  deadMansSwitchIntervalMs: 60_000,
 } as const;
 
 export function defineConfig(config: ConfluoConfig): ConfluoConfig {
@@ -121,6 +137,14 @@ export interface Settings {
   delivery: NonNullable<ConfluoConfig['delivery']>;
   sourceRunner: NonNullable<ConfluoConfig['sourceRunner']>;
   outbound: ConfluoConfig['outbound'];
+  monitors: Monitor[];
+  heartbeat: {
+    intervalMs: number;
+    missedBeats: number;
+    /** Called every `deadMansSwitchIntervalMs` while this process's loops are healthy (`CONFLUO_HEARTBEAT_URL`). */
+    deadMansSwitchUrl: string | undefined;
+    deadMansSwitchIntervalMs: number;
+  };
 }
 
 export const ROLES = ['all', 'ingest', 'process', 'deliver', 'pull'] as const;
@@ -226,5 +250,30 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
       ...(env.CONFLUO_SOURCE_LEASE_MS ? { leaseMs: integer('CONFLUO_SOURCE_LEASE_MS', env.CONFLUO_SOURCE_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
     },
     outbound: config.outbound,
+    monitors: config.monitors ?? [],
+    heartbeat: {
+      intervalMs: integer('CONFLUO_HEARTBEAT_INTERVAL_MS', env.CONFLUO_HEARTBEAT_INTERVAL_MS, 60_000, 'milliseconds from 100', 100) ?? config.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      missedBeats: integer('CONFLUO_MISSED_BEATS', env.CONFLUO_MISSED_BEATS, 100, 'a number of beats from 2', 2) ?? config.missedBeats ?? DEFAULTS.missedBeats,
+      deadMansSwitchUrl: deadMansSwitchUrl(env.CONFLUO_HEARTBEAT_URL),
+      deadMansSwitchIntervalMs: env.CONFLUO_HEARTBEAT_INTERVAL ? atLeastOneSecond('CONFLUO_HEARTBEAT_INTERVAL', env.CONFLUO_HEARTBEAT_INTERVAL) : DEFAULTS.deadMansSwitchIntervalMs,
+    },
   };
+}
+
+function deadMansSwitchUrl(text: string | undefined): string | undefined {
+  if (text === undefined || text === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`CONFLUO_HEARTBEAT_URL must be an http(s) URL, got "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`CONFLUO_HEARTBEAT_URL must be an http(s) URL, got "${url.protocol}"`);
+  return url.href;
+}
+
+function atLeastOneSecond(name: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms < 1000) throw new ConfigError(`${name} must be at least 1s, got "${text}"`);
+  return ms;
 }

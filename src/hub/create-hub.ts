@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import pino, { type Logger } from 'pino';
 import { requireScopes } from '../api/admin-auth.js';
 import { deliveryApiRoutes } from '../api/delivery-api.js';
+import { healthApiRoutes } from '../api/health-api.js';
 import { answerErrorsAsJson, frameworkErrorOptions } from '../api/http-errors.js';
 import { keysApiRoutes } from '../api/keys-api.js';
 import { operatorActionRoutes, recordActions } from '../api/operator-actions.js';
@@ -13,7 +14,10 @@ import { sourceApiRoutes } from '../api/source-api.js';
 import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
 import type { Integration } from '../delivery/integration.js';
 import { createOutbox } from '../delivery/outbox.js';
-import { checkSubscription } from '../delivery/subscription-check.js';
+import { checkMonitorSubscription, checkSubscription } from '../delivery/subscription-check.js';
+import { createAnnouncer } from '../health/announcer.js';
+import { MonitorRunner } from '../health/monitor-runner.js';
+import type { Monitor } from '../health/monitor.js';
 import { ConfigError } from '../errors/index.js';
 import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
 import { Processor, type ProcessorOptions } from '../engine/processor.js';
@@ -30,9 +34,12 @@ import { outboundPolicy, type OutboundOptions } from '../security/outbound-polic
 import { SignatureCheck } from '../security/signature-check.js';
 import type { Source } from '../sources/source.js';
 import { SourceRunner, type SourceRunnerOptions } from '../sources/source-runner.js';
+import type { LoopHealth } from '../store/health-types.js';
 import type { Store } from '../store/store.js';
 import type { EventTrace } from '../store/types.js';
 import { DEFAULTS, type Settings } from './config.js';
+import { DeadMansSwitch } from './dead-mans-switch.js';
+import { newProcessId, ProcessBeats } from './process-beats.js';
 
 export interface HubOptions {
   flow: Flow;
@@ -83,6 +90,24 @@ export interface HubOptions {
    * @defaultValue the defaults of `outboundSchema`
    */
   outbound?: OutboundOptions;
+  /** Outside services to watch; their transitions go to integrations subscribed with `on: { monitors }`. */
+  monitors?: readonly Monitor[];
+  /** This process's beats, and the outward dead-man's switch. */
+  heartbeat?: {
+    /** @defaultValue 1000 */
+    intervalMs?: number;
+    /** @defaultValue 3 */
+    missedBeats?: number;
+    /** Called every `deadMansSwitchIntervalMs` while this process is healthy. @defaultValue none */
+    deadMansSwitchUrl?: string | undefined;
+    /** @defaultValue 60000 */
+    deadMansSwitchIntervalMs?: number;
+  };
+  /**
+   * Who this process is: the owner of every lease it takes. @defaultValue the store's owner
+   * (PostgreSQL, see `openStore`'s `owner`), else a new id
+   */
+  processId?: string;
 }
 
 export interface Hub {
@@ -91,9 +116,17 @@ export interface Hub {
   readonly processor: Processor;
   readonly dispatcher: Dispatcher;
   readonly sources: SourceRunner;
+  readonly monitors: MonitorRunner;
+  /** This process's id: the owner of its leases, and its row in the health view. */
+  readonly processId: string;
   readonly log: Logger;
-  /** Starts the processor, the dispatcher and the source schedule (as its roles say), without serving HTTP. */
-  start(): void;
+  /**
+   * Registers this process, starts its beats, the processor, the dispatcher, the source schedule
+   * (as its roles say) and the monitors, without serving HTTP.
+   */
+  start(): Promise<void>;
+  /** Why this process is not ready (`GET /readyz` answers 503 with these), or none. */
+  unready(): string[];
   /** Starts the loops (`start`) and the HTTP server; resolves with the base URL. */
   listen(options?: { port?: number; host?: string }): Promise<string>;
   /** Stops taking requests, lets the batch in hand commit, closes the store. */
@@ -118,7 +151,23 @@ export function hubOptionsFrom(settings: Settings, given: Pick<HubOptions, 'stor
     pull: settings.roles.has('pull'),
     acceptEvents: settings.roles.has('ingest'),
     outbound: settings.outbound,
+    monitors: settings.monitors,
+    heartbeat: settings.heartbeat,
   };
+}
+
+/** A loop with no round for this long is stuck: the process is not ready. */
+const LOOP_STALL_MS = 30_000;
+
+/** The roles a process has, as `confluo status` lists them. */
+function roles(options: HubOptions): string[] {
+  const named: Array<[string, boolean | undefined]> = [
+    ['ingest', options.acceptEvents],
+    ['process', options.process],
+    ['deliver', options.deliver],
+    ['pull', options.pull],
+  ];
+  return named.filter(([, on]) => on !== false).map(([role]) => role);
 }
 
 function resultOf(trace: EventTrace | undefined): EventResult | undefined {
@@ -140,6 +189,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     checkSubscription(flow, integration);
     if (integration.disabled !== false) log.warn({ integration: integration.name }, `integration ${integration.name} is off: ${integration.disabled}`);
   }
+  const monitors = options.monitors ?? [];
+  const monitorNames = new Set<string>();
+  for (const monitor of monitors) {
+    if (monitorNames.has(monitor.name)) throw new ConfigError(`two monitors are named "${monitor.name}"`);
+    monitorNames.add(monitor.name);
+  }
+  for (const integration of integrations) checkMonitorSubscription(integration, monitorNames);
   const outbound = outboundPolicy(options.outbound);
   for (const integration of integrations) integration.sink.useOutbound?.(outbound);
   for (const source of options.sources ?? []) source.driver.useOutbound?.(outbound);
@@ -147,7 +203,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const maxBacklog = options.acceptEvents === false ? undefined : options.ingest?.maxBacklog;
   const admission = maxBacklog === undefined ? undefined : new Admission({ maxBacklog, count: () => store.inbox.queued(), log: log.child({ component: 'admission' }) });
   await admission?.resync();
-  const dispatcher = new Dispatcher(store.deliveries, integrations, log.child({ component: 'delivery' }), { ...options.dispatcher, ...(options.onAlert ? { onAlert: options.onAlert } : {}) });
+  const processId = options.processId ?? store.owner ?? newProcessId();
+  const dispatcher = new Dispatcher(store.deliveries, integrations, log.child({ component: 'delivery' }), {
+    owner: processId,
+    ...options.dispatcher,
+    ...(options.onAlert ? { onAlert: options.onAlert } : {}),
+  });
   const processor = new Processor(store.inbox, flow, log.child({ component: 'processor' }), {
     ...options.processor,
     outbox: createOutbox(integrations),
@@ -159,10 +220,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   });
   const inbox = new InboxWriter(store.inbox, { onAccepted: () => processor.wake() });
   const sources = new SourceRunner(store.sources, flow, options.sources ?? [], log.child({ component: 'sources' }), {
+    owner: processId,
     ...options.sourceRunner,
     onAccepted: () => processor.wake(),
   });
   await sources.register();
+  const announce = createAnnouncer(integrations);
+  const monitorRunner = new MonitorRunner(store.health, monitors, announce, log.child({ component: 'monitors' }), { outbound });
+  await monitorRunner.register();
   const registry = options.registry ?? new HandlerRegistry();
   registerIngestHandlers(
     {
@@ -231,21 +296,73 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     await sourceApiRoutes(api, { store, runner: sources });
     await keysApiRoutes(api, { store: store.access, access });
     await operatorActionRoutes(api, { store: store.access });
-  });
-  app.get('/healthz', async (_request, reply) => {
-    try {
-      const stats = await store.stats();
-      return { status: 'ok', store: store.driver, ...stats, ...(admission ? { admission: admission.status() } : {}) };
-    } catch (error) {
-      log.error({ err: error }, 'health check failed');
-      return reply.code(503).send({ status: 'unavailable', store: store.driver });
-    }
+    await healthApiRoutes(api, { store: store.health, monitors, runner: monitorRunner });
   });
 
-  const start = () => {
+  // The loops this process runs, as they last said; the ingest "loop" is the HTTP server itself.
+  let listening = false;
+  const loops = (): LoopHealth[] => {
+    const states: LoopHealth[] = [];
+    if (options.acceptEvents !== false && listening) {
+      const engaged = admission?.status().engaged === true;
+      states.push({ name: 'ingest', status: engaged ? 'degraded' : 'ok', lastTickAt: Date.now(), message: engaged ? 'backlog over ingest.maxBacklog: refusing new events' : null });
+    }
+    if (options.process !== false) states.push(processor.health());
+    if (options.deliver !== false && dispatcher.running) states.push(dispatcher.health());
+    if (options.pull !== false && sources.scheduling) states.push(sources.health());
+    if (monitors.length > 0) states.push(monitorRunner.health());
+    return states;
+  };
+  const beats = new ProcessBeats(store.health, roles(options), loops, announce, log.child({ component: 'heartbeat' }), {
+    id: processId,
+    ...(options.heartbeat?.intervalMs !== undefined ? { intervalMs: options.heartbeat.intervalMs } : {}),
+    ...(options.heartbeat?.missedBeats !== undefined ? { missedBeats: options.heartbeat.missedBeats } : {}),
+    onReleased: () => {
+      processor.wake();
+      dispatcher.wake();
+    },
+  });
+  let started = false;
+  const unready = (): string[] => {
+    if (!started) return ['not started'];
+    const reasons: string[] = [];
+    // Reasons name the part, not its error: /readyz is open and must not show hosts or configuration.
+    if (beats.trouble() !== undefined) reasons.push('the store does not answer');
+    const now = Date.now();
+    for (const loop of loops()) {
+      if (loop.status === 'error') reasons.push(`${loop.name}: failing`);
+      else if (loop.lastTickAt !== null && now - loop.lastTickAt > LOOP_STALL_MS) reasons.push(`${loop.name}: no round for ${Math.round((now - loop.lastTickAt) / 1000)} s`);
+    }
+    return reasons;
+  };
+  const deadMansSwitch = options.heartbeat?.deadMansSwitchUrl
+    ? new DeadMansSwitch(options.heartbeat.deadMansSwitchUrl, options.heartbeat.deadMansSwitchIntervalMs ?? DEFAULTS.deadMansSwitchIntervalMs, () => unready()[0], log.child({ component: 'heartbeat-url' }))
+    : undefined;
+
+  // Liveness: answers while the process runs, whatever the store does (restarting a process cannot fix a database).
+  app.get('/healthz', async () => {
+    const stats = await store.stats().catch((error: unknown) => {
+      log.warn({ err: error }, 'health check could not count the queue');
+      return undefined;
+    });
+    return { status: 'ok', store: store.driver, ...(stats ?? { storeAnswers: false }), ...(admission ? { admission: admission.status() } : {}) };
+  });
+  // Readiness: the store answers (this process's beats land), migrations are applied (the store opened), the loops go round.
+  app.get('/readyz', async (_request, reply) => {
+    const reasons = unready();
+    if (reasons.length > 0) return reply.code(503).send({ status: 'unready', reasons });
+    return { status: 'ready' };
+  });
+
+  const start = async () => {
+    if (started) return;
+    started = true;
+    await beats.start();
     if (options.process !== false) processor.start();
     if (options.deliver !== false) dispatcher.start();
     if (options.pull !== false) sources.start();
+    monitorRunner.start();
+    deadMansSwitch?.start();
   };
   let closed = false;
   return {
@@ -254,21 +371,30 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     processor,
     dispatcher,
     sources,
+    monitors: monitorRunner,
+    processId,
     log,
     start,
+    unready,
     async listen({ port = DEFAULTS.port, host = DEFAULTS.host } = {}) {
-      start();
+      await start();
       const address = await app.listen({ port, host });
+      listening = true;
       return address;
     },
     async close() {
       if (closed) return;
       closed = true;
+      listening = false;
+      await deadMansSwitch?.stop();
       await app.close();
+      await monitorRunner.stop();
       await sources.close();
       await inbox.drain();
       await processor.stop();
       await dispatcher.stop();
+      // After the loops let go of what they finished: hands back whatever is still held, at once.
+      await beats.stop();
       for (const stop of stopWaking) stop?.();
       await store.close();
     },

@@ -16,6 +16,8 @@ export function sqlitePath(url: string): string | undefined {
 }
 
 export interface OpenStoreOptions {
+  /** PostgreSQL: who holds this store's key claims; give the process's id so every lease it takes names it. */
+  owner?: string;
   /** PostgreSQL: how long a claimed batch's keys stay with their worker (see `PostgresStoreOptions.claimLeaseMs`). */
   processLeaseMs?: number;
   /** SQLite: told once if the WAL checkpoint thread fails (see `SqliteStoreOptions.onCheckpointFailure`). */
@@ -38,7 +40,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresStore } = await import('../store/postgres/index.js');
-    const store = new PostgresStore({ url, ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}), ...(options.log ? { log: options.log } : {}) });
+    const store = new PostgresStore({ url, ...(options.owner !== undefined ? { owner: options.owner } : {}), ...(options.processLeaseMs !== undefined ? { claimLeaseMs: options.processLeaseMs } : {}), ...(options.log ? { log: options.log } : {}) });
     try {
       await store.init();
     } catch (error) {

@@ -8,7 +8,9 @@ import { maskText } from '../delivery/auth/mask.js';
 import { ConfigError, ConfluoError } from '../errors/index.js';
 import { KeyError } from '../flow/entity.js';
 import type { Flow } from '../flow/flow.js';
+import { LoopHealthTracker } from '../runtime/loop-health.js';
 import { Waker } from '../runtime/waker.js';
+import type { LoopHealth } from '../store/health-types.js';
 import type { SourceStore } from '../store/source-store.js';
 import type { SourcePageCommit, SourceRun, SourceRunTrigger } from '../store/source-types.js';
 import type { Json, NewInboxEvent } from '../store/types.js';
@@ -31,6 +33,8 @@ export interface SourceRunnerOptions {
   /** Called after each committed page, e.g. for a progress line. */
   onPage?: (page: { source: string; runId: string; items: number; accepted: number; rejected: number }) => void;
   clock?: () => number;
+  /** Who holds the leases this runner takes: the process's id, so a reaper can free them. @defaultValue a random id */
+  owner?: string;
 }
 
 /** A source is busy: another run (here or in another process) holds it. */
@@ -82,7 +86,8 @@ export class SourceRunner {
   readonly #onAccepted: () => void;
   readonly #onPage: NonNullable<SourceRunnerOptions['onPage']>;
   readonly #clock: () => number;
-  readonly #owner = randomUUID();
+  readonly #owner: string;
+  readonly #health = new LoopHealthTracker('sources');
   readonly #waker = new Waker();
   /** Runs in this process, by source name. */
   readonly #running = new Map<string, { controller: AbortController; done: Promise<void> }>();
@@ -98,6 +103,7 @@ export class SourceRunner {
     this.#onAccepted = options.onAccepted ?? (() => undefined);
     this.#onPage = options.onPage ?? (() => undefined);
     this.#clock = options.clock ?? Date.now;
+    this.#owner = options.owner ?? randomUUID();
     const byName = new Map<string, Source>();
     for (const source of sources) {
       if (byName.has(source.name)) throw new ConfigError(`two sources are named "${source.name}"`);
@@ -112,6 +118,16 @@ export class SourceRunner {
 
   get sources(): ReadonlyMap<string, Source> {
     return this.#sources;
+  }
+
+  /** Whether the scheduler runs here (`start` called, not stopped). */
+  get scheduling(): boolean {
+    return this.#loop !== undefined && !this.#stopping;
+  }
+
+  /** How the scheduler did at its last round, for beats and `/readyz`. */
+  health(): LoopHealth {
+    return this.#health.read();
   }
 
   /** Records every source in the store; call once before `start` or `runNow`. */
@@ -199,8 +215,10 @@ export class SourceRunner {
           started.add(row.name);
           void this.#begin(source, trigger, true).catch((error: unknown) => this.#log.error({ err: error, source: row.name }, 'source run failed to start'));
         }
+        this.#health.ok();
       } catch (error) {
         this.#log.error({ err: error }, 'source scheduler could not read the store; trying again');
+        this.#health.trouble('error', `could not read the sources' schedule: ${reasonOf(error)}`);
       }
       await this.#waker.sleep(Math.max(10, nextDue - this.#clock()));
     }

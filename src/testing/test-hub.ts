@@ -103,7 +103,7 @@ export async function createTestHub(config: ConfluoConfig, options: TestHubOptio
     // Sources run when a test asks (`hub.hub.sources.runNow(name)`), not on their schedule.
     pull: false,
   });
-  hub.start();
+  await hub.start();
 
   const entityNamed = (entity: Entity | string): Entity => {
     const found = typeof entity === 'string' ? settings.flow.entities.get(entity) : entity;
