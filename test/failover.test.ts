@@ -176,6 +176,32 @@ describe('heartbeats on PostgreSQL: a dead worker’s work moves in seconds', ()
     expect(hub.output()).toContain('stopped beating');
   });
 
+  it('a worker paused past its beats (SIGSTOP, as a paused VM) is declared down; when it wakes it commits nothing stale, says it lost its leases and comes back', { timeout: 120_000 }, async () => {
+    const { db, hub, worker, workerId } = await setUp('failover_pause');
+    const sending = sendAll(hub);
+    await eventually(async () => (await holdings(db, workerId)).keys.length > 0, 30_000, 'the worker to hold keys mid-batch');
+    process.kill(-(worker.process.pid as number), 'SIGSTOP');
+    const held = await holdings(db, workerId);
+    await eventually(async () => (await db.query<{ state: string }>('SELECT state FROM processes WHERE id = $1', [workerId]))[0]?.state === 'down', TARGET_MS, 'the paused worker to be declared down');
+    await sending;
+    // The others apply what it held while it sleeps.
+    await eventually(async () => {
+      const [row] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM inbox WHERE status = 'queued' AND key = ANY($1)`, [held.keys]);
+      return Number(row?.n) === 0;
+    }, TARGET_MS, 'the paused worker’s keys to be processed by the other process');
+    process.kill(-(worker.process.pid as number), 'SIGCONT');
+    await eventually(() => worker.output().includes('was declared down by another'), 10_000, 'the woken worker to say it lost its leases');
+    await eventually(async () => (await db.query<{ state: string }>('SELECT state FROM processes WHERE id = $1', [workerId]))[0]?.state === 'up', 10_000, 'the woken worker to register again');
+    await eventually(() => settled(db), 60_000, 'everything processed and delivered');
+    // Its batch in hand was refused: every event applied exactly once, in order.
+    await expectAllAppliedInOrderAndDelivered(db);
+    const transitions = await db.query<{ from_state: string; to_state: string; announced: boolean | number }>(
+      'SELECT from_state, to_state, announced FROM monitor_transitions WHERE monitor = $1 ORDER BY id',
+      [`process:${workerId}`],
+    );
+    expect(transitions.map((t) => `${t.from_state}→${t.to_state}`)).toEqual(['new→up', 'up→down', 'down→up']);
+  });
+
   it('a worker stopped with SIGTERM hands back what it holds as it stops; the rest goes on at once', { timeout: 120_000 }, async () => {
     const { db, hub, worker, workerId } = await setUp('failover_term');
     const sending = sendAll(hub);

@@ -8,6 +8,7 @@ import { createKey, listActions, listKeys, revokeKey } from './key-commands.js';
 import { listParked, migrate, showCredentials, showEvent, unpark } from './operator.js';
 import { start } from './start.js';
 import { showStatus } from './status-command.js';
+import { listMonitors, listTransitions, setMonitor } from './monitor-commands.js';
 import { DEFAULTS } from '../hub/config.js';
 
 export function program(): Command {
@@ -100,6 +101,19 @@ export function program(): Command {
     .option('--json', 'print JSON (as GET /api/v1/health)')
     .option(...dbOption).option(...configOption)
     .action(showStatus);
+
+  const monitors = cli.command('monitors').description('outside services watched: http checks and push beats');
+  monitors.command('list').description('every monitor the config defines, with its state').option('--json', 'print JSON').option(...dbOption).option(...configOption).action(listMonitors);
+  monitors
+    .command('transitions <name>')
+    .description("a monitor's changes of state, newest first")
+    .option('--limit <n>', 'how many', '50')
+    .option('--before <id>', 'go on before this transition id')
+    .option('--json', 'print JSON')
+    .option(...dbOption).option(...configOption)
+    .action(listTransitions);
+  monitors.command('pause <name>').description('stop checking it and announcing it').option(...dbOption).option(...configOption).action((name: string, flags) => setMonitor(name, 'pause', flags));
+  monitors.command('resume <name>').description('check it again; its next check decides and announces').option(...dbOption).option(...configOption).action((name: string, flags) => setMonitor(name, 'resume', flags));
 
   cli
     .command('migrate')

@@ -225,7 +225,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     onAccepted: () => processor.wake(),
   });
   await sources.register();
-  const announce = createAnnouncer(integrations);
+  const announce = createAnnouncer(integrations, monitors);
   const monitorRunner = new MonitorRunner(store.health, monitors, announce, log.child({ component: 'monitors' }), { outbound });
   await monitorRunner.register();
   const registry = options.registry ?? new HandlerRegistry();
