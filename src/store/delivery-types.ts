@@ -21,7 +21,8 @@ export interface DeliveryRequest<Body = unknown> {
 export interface NewDelivery {
   deliveryId: string;
   integration: string;
-  kind: 'change' | 'event' | 'digest';
+  /** `monitor`: the announcement of a monitor's transition (entity `monitor`, key its name, no version). */
+  kind: 'change' | 'event' | 'digest' | 'monitor';
   entity: string;
   key: string;
   eventId: string;

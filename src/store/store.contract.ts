@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { describeAccessStoreContract } from './access-store.contract.js';
 import { eachFreshStore, emptyBatch, inboxEvent, record, type StoreFixture } from './contract-fixtures.js';
 import { describeDeliveryStoreContract } from './delivery-store.contract.js';
+import { describeHealthStoreContract } from './health-store.contract.js';
 import { describeInboxStoreContract } from './inbox-store.contract.js';
 import { describeRecordStoreContract } from './record-store.contract.js';
 import { describeSourceStoreContract } from './source-store.contract.js';
@@ -38,4 +39,5 @@ export function describeStoreContract(driver: string, open: () => Promise<StoreF
   describeDeliveryStoreContract(driver, open);
   describeSourceStoreContract(driver, open);
   describeAccessStoreContract(driver, open);
+  describeHealthStoreContract(driver, open);
 }

@@ -5,6 +5,7 @@
 // every part and run every suite (`describeStoreContract`).
 import type { AccessStore } from './access-store.js';
 import type { DeliveryStore } from './delivery-store.js';
+import type { HealthStore } from './health-store.js';
 import type { InboxStore } from './inbox-store.js';
 import type { RecordStore } from './record-store.js';
 import type { SourceStore } from './source-store.js';
@@ -26,6 +27,11 @@ export type WakePayload = readonly string[] | undefined;
 
 export interface Store {
   readonly driver: string;
+  /**
+   * Who holds this store's leases where processes share them (PostgreSQL: keys being processed),
+   * so a process can use it as its id; undefined where nothing is leased across processes.
+   */
+  readonly owner?: string;
   /** Events accepted, claimed and committed by processing; parked keys. */
   readonly inbox: InboxStore;
   /** Records, their audit trail and event traces. */
@@ -36,6 +42,8 @@ export interface Store {
   readonly sources: SourceStore;
   /** API keys and the operator actions taken with them. */
   readonly access: AccessStore;
+  /** The hub's processes and their beats (and the release of a dead one's leases); monitors and their transitions. */
+  readonly health: HealthStore;
 
   /** Creates or migrates the schema. Safe to call on every start. The parts work once it resolved. */
   init(): Promise<void>;

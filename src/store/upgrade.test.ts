@@ -121,6 +121,14 @@ async function worksAfterUpgrade(store: Store): Promise<void> {
   // Tables the release did not have are there too.
   expect(await store.access.createKey({ id: 'k-1', name: 'ci', hash: 'ab'.repeat(32), scopes: ['read'], events: null, signingSecret: null, createdAt: now })).toBe(true);
   expect(await store.access.findKey('ab'.repeat(32))).toMatchObject({ name: 'ci' });
+
+  // Processes and monitors (schema 7), and a monitor's announcement among the deliveries.
+  expect(await store.health.registerProcess({ id: 'p-1', host: 'box', pid: 1, roles: ['processor'], version: 'next' }, () => [])).toMatchObject({ state: 'up' });
+  await store.health.registerMonitors([{ name: 'crm-api', kind: 'http' }], now);
+  const down = await store.health.transition({ monitor: 'crm-api', from: 'new', to: 'down', observed: 'down', at: now, message: 'timeout', details: null, announce: true }, (t) => [
+    { deliveryId: `monitor_${t.id}`, integration: 'crm-out', kind: 'monitor', entity: 'monitor', key: t.monitor, eventId: `transition:${t.id}`, version: null, request: { body: {} }, status: 'pending', createdAt: now },
+  ]);
+  expect(await store.deliveries.listDeliveries({ key: 'crm-api', limit: 10 })).toMatchObject([{ kind: 'monitor', eventId: `transition:${down?.id}` }]);
 }
 
 describe('upgrading a database the last release made', () => {

@@ -1,9 +1,10 @@
 // Processing on a shared database: a worker claims keys, not just events. A
 // claimed key is leased to its worker (`inbox_leases`, database clock) until
 // the batch commits or the lease runs out; nobody else applies its events
-// meanwhile, and a dead worker's keys are taken over after the lease. Commits
-// keep SQLite's optimistic guards too, so a worker whose lease ran out writes
-// nothing.
+// meanwhile, and a dead worker's keys are taken over after the lease, or at
+// once when its process is declared down (HealthStore.reapSilent deletes its
+// lease rows). Commits keep SQLite's optimistic guards too, so a worker whose
+// lease ran out or was taken writes nothing.
 import type pg from 'pg';
 import { StaleBatchError } from '../../errors/index.js';
 import { encodeOptional } from '../json-columns.js';
@@ -42,6 +43,22 @@ const CHANGE_ROWS = jsonRows(1, {
 const DIGEST_ROWS = jsonRows(1, { integration: 'text', window_start: 'bigint', entity: 'text', key: 'text', event_id: 'text', item: 'text', created_at: 'bigint' });
 const PROCESSED_ROWS = jsonRows(1, { seq: 'bigint', at: 'bigint', result: 'text' });
 const PARKED_ROWS = jsonRows(1, { entity: 'text', key: 'text', event_id: 'text', error: 'text', parked_at: 'bigint' });
+
+/**
+ * A key of the batch has no lease row: either this owner's own commit of an earlier part of the
+ * batch deleted it (the processor commits a failed batch again in parts, a lone key's events one
+ * at a time), which is fine, or another process declared this one down (or it stopped) and
+ * deleted it with every other lease it held (HealthStore.reapSilent), and then whatever it holds
+ * in hand must not land. The owner is the process's id, so its row tells them apart (no row: the
+ * owner is no registered process, and nothing reaps it). Read without a lock: a reaper that
+ * deleted any of our lease rows committed before our FOR UPDATE returned, so its verdict is seen
+ * here; one that has not reached them yet waits for this commit, which then comes first.
+ */
+async function refuseIfReaped(client: pg.ClientBase, owner: string): Promise<void> {
+  const { rows } = await client.query<{ state: string }>('SELECT state FROM processes WHERE id = $1', [owner]);
+  const state = rows[0]?.state;
+  if (state !== undefined && state !== 'up') throw new StaleBatchError(`this process (${owner}) is ${state} and its leases were freed: its batch is not committed`);
+}
 
 /** The distinct (entity, key) pairs, as two arrays for `unnest`. */
 function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[], string[]] {
@@ -130,6 +147,7 @@ export class InboxClaims {
         );
         const lost = leases.rows.find((l) => l.owner !== owner);
         if (lost) throw new StaleBatchError(`key ${lost.entity}/${lost.key} was taken over by another worker after this one's lease ran out`);
+        if (leases.rows.length < entities.length) await refuseIfReaped(client, owner);
       }
       await this.#writeRecords(client, batch.records);
       if (batch.audit.length > 0) {

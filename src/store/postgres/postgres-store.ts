@@ -1,14 +1,16 @@
 // The shared store: any number of Confluo processes on one PostgreSQL. Every
 // method is one transaction on a pooled connection. Each part has a file of its
 // own (postgres-inbox.ts with inbox-claims.ts, postgres-records.ts,
-// postgres-deliveries.ts, postgres-sources.ts, postgres-access.ts), all on one
-// pool; this file wires them with migrations, notifications and the counts.
+// postgres-deliveries.ts, postgres-sources.ts, postgres-access.ts,
+// postgres-health.ts), all on one pool; this file wires them with migrations,
+// notifications and the counts.
 import type pg from 'pg';
 import type { Store, WakeChannel, WakePayload } from '../store.js';
 import { openPool, resolveOptions, unreachable, type PostgresStoreOptions, type ResolvedOptions } from './connection.js';
 import { InboxClaims } from './inbox-claims.js';
 import { PostgresAccess } from './postgres-access.js';
 import { PostgresDeliveries } from './postgres-deliveries.js';
+import { PostgresHealth } from './postgres-health.js';
 import { PostgresInbox } from './postgres-inbox.js';
 import { PostgresRecords } from './postgres-records.js';
 import { PostgresSources } from './postgres-sources.js';
@@ -24,6 +26,7 @@ export class PostgresStore implements Store {
   readonly deliveries: PostgresDeliveries;
   readonly sources: PostgresSources;
   readonly access: PostgresAccess;
+  readonly health: PostgresHealth;
   readonly #listener: WakeListener;
   #closed: Promise<void> | undefined;
 
@@ -35,6 +38,7 @@ export class PostgresStore implements Store {
     this.deliveries = new PostgresDeliveries(this.#pool);
     this.sources = new PostgresSources(this.#pool);
     this.access = new PostgresAccess(this.#pool);
+    this.health = new PostgresHealth(this.#pool);
     this.#listener = new WakeListener(this.#options.pool, this.#options.log);
   }
 

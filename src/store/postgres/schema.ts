@@ -1,9 +1,10 @@
 // Versioned migrations of the PostgreSQL schema, and the step that applies
 // them. The versions mean what SQLite's mean (1: inbox and records, 2:
-// deliveries, 3: sources, 5: keys and operator actions; 4 and 6 are SQLite's
-// alone), so "schema version 3" names one shape on either driver. JSON travels in TEXT
-// columns, as on SQLite: JSONB would reorder keys and refuses the \u0000
-// escape, and the contract holds values lossless.
+// deliveries, 3: sources, 5: keys and operator actions, 7: processes and
+// monitors; 4 and 6 are SQLite's alone), so "schema version 3" names one shape
+// on either driver. JSON travels in TEXT columns, as on SQLite: JSONB would
+// reorder keys and refuses the \u0000 escape, and the contract holds values
+// lossless.
 import type pg from 'pg';
 import { ConfluoError } from '../../errors/index.js';
 import { LOCKS } from './connection.js';
@@ -246,6 +247,52 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         outcome TEXT    NOT NULL,
         details TEXT
       );
+    `,
+  },
+  {
+    version: 7,
+    name: 'processes and their beats, monitors, monitor transitions',
+    // roles, loops and details are JSON text. A process's id is the owner of every lease it takes.
+    sql: `
+      CREATE TABLE processes (
+        id           TEXT    PRIMARY KEY,
+        host         TEXT    NOT NULL,
+        pid          INTEGER NOT NULL,
+        roles        TEXT    NOT NULL,
+        version      TEXT    NOT NULL,
+        state        TEXT    NOT NULL,
+        started_at   BIGINT  NOT NULL,
+        last_beat_at BIGINT  NOT NULL,
+        ended_at     BIGINT,
+        loops        TEXT    NOT NULL
+      );
+
+      CREATE TABLE monitors (
+        name              TEXT    PRIMARY KEY,
+        kind              TEXT    NOT NULL,
+        state             TEXT    NOT NULL,
+        since             BIGINT  NOT NULL,
+        observed          TEXT,
+        observed_since    BIGINT,
+        last_check_at     BIGINT,
+        last_message      TEXT,
+        last_details      TEXT,
+        next_check_at     BIGINT,
+        last_announced_at BIGINT,
+        updated_at        BIGINT  NOT NULL
+      );
+
+      CREATE TABLE monitor_transitions (
+        id         BIGSERIAL PRIMARY KEY,
+        monitor    TEXT    NOT NULL,
+        from_state TEXT    NOT NULL,
+        to_state   TEXT    NOT NULL,
+        at         BIGINT  NOT NULL,
+        message    TEXT,
+        details    TEXT,
+        announced  BOOLEAN NOT NULL
+      );
+      CREATE INDEX monitor_transitions_by_monitor ON monitor_transitions (monitor, id);
     `,
   },
 ];

@@ -264,4 +264,50 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE deliveries DROP COLUMN lease_owner;
     `,
   },
+  {
+    version: 7,
+    name: 'processes and their beats, monitors, monitor transitions',
+    // roles, loops and details are JSON text. A process's id is the owner of every lease it takes.
+    sql: `
+      CREATE TABLE processes (
+        id           TEXT    PRIMARY KEY,
+        host         TEXT    NOT NULL,
+        pid          INTEGER NOT NULL,
+        roles        TEXT    NOT NULL,
+        version      TEXT    NOT NULL,
+        state        TEXT    NOT NULL,
+        started_at   INTEGER NOT NULL,
+        last_beat_at INTEGER NOT NULL,
+        ended_at     INTEGER,
+        loops        TEXT    NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE monitors (
+        name              TEXT    PRIMARY KEY,
+        kind              TEXT    NOT NULL,
+        state             TEXT    NOT NULL,
+        since             INTEGER NOT NULL,
+        observed          TEXT,
+        observed_since    INTEGER,
+        last_check_at     INTEGER,
+        last_message      TEXT,
+        last_details      TEXT,
+        next_check_at     INTEGER,
+        last_announced_at INTEGER,
+        updated_at        INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE monitor_transitions (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        monitor    TEXT    NOT NULL,
+        from_state TEXT    NOT NULL,
+        to_state   TEXT    NOT NULL,
+        at         INTEGER NOT NULL,
+        message    TEXT,
+        details    TEXT,
+        announced  INTEGER NOT NULL
+      );
+      CREATE INDEX monitor_transitions_by_monitor ON monitor_transitions (monitor, id);
+    `,
+  },
 ];

@@ -1,14 +1,15 @@
 // The embedded store: one SQLite file in WAL mode, its parts (sqlite-inbox.ts,
-// sqlite-records.ts, sqlite-deliveries.ts, sqlite-sources.ts, sqlite-access.ts)
-// on one connection; this file opens, migrates and closes it and makes accepted
-// events durable. better-sqlite3 is synchronous, so every method runs its
-// statements inside one transaction and returns a settled promise; there is one
-// writer per process.
+// sqlite-records.ts, sqlite-deliveries.ts, sqlite-sources.ts, sqlite-access.ts,
+// sqlite-health.ts) on one connection; this file opens, migrates and closes it
+// and makes accepted events durable. better-sqlite3 is synchronous, so every
+// method runs its statements inside one transaction and returns a settled
+// promise; there is one writer per process.
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AccessStore } from '../access-store.js';
 import type { DeliveryStore } from '../delivery-store.js';
+import type { HealthStore } from '../health-store.js';
 import type { InboxStore } from '../inbox-store.js';
 import type { RecordStore } from '../record-store.js';
 import type { SourceStore } from '../source-store.js';
@@ -17,6 +18,7 @@ import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteAccess } from './sqlite-access.js';
 import { SqliteDeliveries } from './sqlite-deliveries.js';
+import { SqliteHealth } from './sqlite-health.js';
 import { SqliteInbox } from './sqlite-inbox.js';
 import { SqliteRecords } from './sqlite-records.js';
 import { SqliteSources } from './sqlite-sources.js';
@@ -68,7 +70,7 @@ async function openWal(path: string): Promise<FileHandle> {
   }
 }
 
-type Parts = Pick<Store, 'inbox' | 'records' | 'deliveries' | 'sources' | 'access'>;
+type Parts = Pick<Store, 'inbox' | 'records' | 'deliveries' | 'sources' | 'access' | 'health'>;
 
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
@@ -121,6 +123,7 @@ export class SqliteStore implements Store {
       deliveries: new SqliteDeliveries(db),
       sources: new SqliteSources(db, (write) => this.#durably(write)),
       access: new SqliteAccess(db),
+      health: new SqliteHealth(db),
     };
     this.#inWal = db.pragma('journal_mode', { simple: true }) === 'wal';
     // An in-memory database has no WAL (its journal mode is 'memory'), so no thread either.
@@ -163,6 +166,9 @@ export class SqliteStore implements Store {
   }
   get access(): AccessStore {
     return this.#ready.access;
+  }
+  get health(): HealthStore {
+    return this.#ready.health;
   }
 
   /** Runs a write that acknowledges something to the outside with the accept path's durability. */
