@@ -56,15 +56,19 @@ export function overallStatus(processes: readonly ProcessRow[], monitors: Readon
   return 'up';
 }
 
-/** The whole view: processes (live, and those ended within the last hour), then monitors of outside services. */
-export async function healthView(store: HealthStore, monitors: readonly Monitor[]) {
+/**
+ * The whole view: processes (live, and those ended within the last hour), then monitors of outside
+ * services. With `configKnown`, a monitor no longer in the config is listed but not counted in the
+ * overall status (it is nobody's alarm any more); without a config, every recorded monitor counts.
+ */
+export async function healthView(store: HealthStore, monitors: readonly Monitor[], options: { configKnown: boolean } = { configKnown: true }) {
   const [{ now, processes }, rows] = await Promise.all([store.listProcesses(Date.now() - SHOW_ENDED_MS), store.listMonitors()]);
   const byName = new Map(rows.filter((r) => r.kind !== 'process').map((r) => [r.name, r]));
   const configured = new Map(monitors.map((m) => [m.name, m]));
   const names = [...new Set([...configured.keys(), ...byName.keys()])].sort();
   const monitorBodies = names.map((name) => monitorBody(byName.get(name), configured.get(name), name));
   return {
-    status: overallStatus(processes, monitorBodies),
+    status: overallStatus(processes, options.configKnown ? monitorBodies.filter((m) => m.configured) : monitorBodies),
     at: iso(now),
     processes: processes.map(processBody),
     monitors: monitorBodies,

@@ -63,7 +63,7 @@ export async function showStatus(flags: StoreFlags & { json?: boolean }): Promis
   await withStore(flags, async (store, where) => {
     // The config, when there is one, names the monitors that have not been checked yet.
     const monitors: Monitor[] = where.config ? resolveSettings(where.config as ConfluoConfig, process.env, flags).monitors : [];
-    const view = await healthView(store.health, monitors);
+    const view = await healthView(store.health, monitors, { configKnown: where.config !== undefined });
     if (flags.json) out(JSON.stringify(view, null, 2));
     else print(view);
     process.exitCode = EXIT_CODES[view.status];

@@ -21,8 +21,12 @@ export const BODY_LIMIT = 64 * 1024;
 /** `850 ms`, `2.3 s`, `1 s`. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
-  const seconds = Math.round(ms / 100) / 10;
-  return `${Number.isInteger(seconds) ? seconds.toFixed(0) : seconds.toFixed(1)} s`;
+  if (ms < 120_000) {
+    const seconds = Math.round(ms / 100) / 10;
+    return `${Number.isInteger(seconds) ? seconds.toFixed(0) : seconds.toFixed(1)} s`;
+  }
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 360_000) / 10} h`;
 }
 
 class Timeout extends Error {}

@@ -157,3 +157,9 @@ export function processStopped(p: ProcessRow, from: MonitorState): TransitionReq
 }
 
 const processName = (p: Pick<ProcessRow, 'host' | 'pid'>): string => `process ${p.pid} on ${p.host}`;
+
+/**
+ * The transitions that say a service changed, for flapping: an operator's pause and resume, and a
+ * first check after them (`new` → …), are not the service's doing.
+ */
+export const COUNTS_TOWARD_FLAPPING = `from_state NOT IN ('new', 'paused') AND to_state <> 'paused'`;

@@ -75,7 +75,7 @@ export interface HealthStore {
    * (`reminder: true`) and moves `lastAnnouncedAt` to `now`. False when not due or taken.
    */
   remind(name: string, state: MonitorRow['state'], now: number, everyMs: number, announce: Announcer): Promise<boolean>;
-  /** Transitions of the monitor at or after `since` (epoch ms), for flapping. */
+  /** Transitions of the monitor at or after `since` (epoch ms) that the service caused (not pauses, resumes or first checks), for flapping. */
   countTransitions(name: string, since: number): Promise<number>;
   /** Newest first; `before` is a transition id (the cursor). */
   listTransitions(name: string, query: { before?: number; limit: number }): Promise<MonitorTransition[]>;

@@ -17,8 +17,7 @@ import {
   transitionOf,
   type MonitorRowDb,
   type ProcessRowDb,
-  type TransitionRowDb,
-} from '../health-rows.js';
+  type TransitionRowDb, COUNTS_TOWARD_FLAPPING } from '../health-rows.js';
 import type { Announcer, LoopHealth, MonitorKind, MonitorRow, MonitorState, MonitorTransition, Observation, ProcessInfo, ProcessRow, ReleasedLeases, TransitionRequest } from '../health-types.js';
 import { CHANNELS, NOW_MS, storableText, transaction } from './connection.js';
 import { insertDeliveries } from './postgres-deliveries.js';
@@ -250,7 +249,7 @@ export class PostgresHealth implements HealthStore {
   }
 
   async countTransitions(name: string, since: number): Promise<number> {
-    const { rows } = await this.#pool.query<{ n: number }>('SELECT count(*) AS n FROM monitor_transitions WHERE monitor = $1 AND at >= $2', [name, since]);
+    const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM monitor_transitions WHERE monitor = $1 AND at >= $2 AND ${COUNTS_TOWARD_FLAPPING}`, [name, since]);
     return rows[0]!.n;
   }
 

@@ -18,8 +18,7 @@ import {
   transitionOf,
   type MonitorRowDb,
   type ProcessRowDb,
-  type TransitionRowDb,
-} from '../health-rows.js';
+  type TransitionRowDb, COUNTS_TOWARD_FLAPPING } from '../health-rows.js';
 import type { Announcer, LoopHealth, MonitorKind, MonitorRow, MonitorState, MonitorTransition, Observation, ProcessInfo, ProcessRow, ReleasedLeases, TransitionRequest } from '../health-types.js';
 import type { NewDelivery } from '../delivery-types.js';
 import { insertDeliveryStatement } from './sqlite-deliveries.js';
@@ -203,7 +202,7 @@ export class SqliteHealth implements HealthStore {
   }
 
   async countTransitions(name: string, since: number): Promise<number> {
-    return (this.#sql.get('SELECT count(*) AS n FROM monitor_transitions WHERE monitor = ? AND at >= ?').get(name, since) as { n: number }).n;
+    return (this.#sql.get(`SELECT count(*) AS n FROM monitor_transitions WHERE monitor = ? AND at >= ? AND ${COUNTS_TOWARD_FLAPPING}`).get(name, since) as { n: number }).n;
   }
 
   async listTransitions(name: string, query: { before?: number; limit: number }): Promise<MonitorTransition[]> {
