@@ -2,7 +2,7 @@
 // not a driver's business: the columns a new delivery starts with, when a
 // delivery counts as finished, what a retry or replay starts over and which
 // deliveries a replay selects. The SQL around them stays per driver.
-import { DELIVERY_STATUSES, type AttemptSettlement, type Delivery, type DeliveryAttempt, type DeliveryStatus, type DigestWindow, type IntegrationRow, type IntegrationState, type NewDelivery } from './delivery-types.js';
+import { DELIVERY_STATUSES, type AttemptSettlement, type Delivery, type DeliveryAttempt, type DeliveryStatus, type DigestWindow, type IntegrationBacklog, type IntegrationRow, type IntegrationState, type NewDelivery } from './delivery-types.js';
 
 export interface DeliveryRowDb {
   seq: number;
@@ -217,3 +217,14 @@ export const followStreak = (before: FailureStreak, settlement: AttemptSettlemen
   settlement.integrationSucceeded
     ? noStreak()
     : { failingSince: before.failingSince ?? settlement.attempt.startedAt, consecutiveFailures: before.consecutiveFailures + 1 };
+
+/** Per integration, from the rows of a count grouped by integration and status. */
+export function backlogFromCounts(rows: ReadonlyArray<{ integration: string; status: 'pending' | 'dead'; n: number }>): IntegrationBacklog[] {
+  const by = new Map<string, IntegrationBacklog>();
+  for (const row of rows) {
+    let entry = by.get(row.integration);
+    if (!entry) by.set(row.integration, (entry = { integration: row.integration, pending: 0, dead: 0 }));
+    entry[row.status] += row.n;
+  }
+  return [...by.values()].sort((a, b) => (a.integration < b.integration ? -1 : a.integration > b.integration ? 1 : 0));
+}

@@ -44,6 +44,20 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
       expect(await store.deliveries.setIntegrationState('nope', 'paused', null, T0)).toBeUndefined();
     });
 
+    it('counts pending and dead deliveries per integration that has any', async () => {
+      expect(await store.deliveries.backlogByIntegration()).toEqual([]);
+      const [a, b, c] = [newDelivery('A'), newDelivery('B'), newDelivery('C', { integration: 'other' })];
+      await write(store, [a, b, c, newDelivery('D', { status: 'ignored', request: undefined, reason: 'skip' })]);
+      const claimed = await claim(T0 + 100);
+      const dead = settlement(claimed[0]!.deliveryId, 'w1', { status: 'dead', integrationSucceeded: false });
+      const succeeded = settlement(claimed[1]!.deliveryId, 'w1');
+      await store.deliveries.settleAttempts([dead, succeeded], T0 + 200);
+      expect(await store.deliveries.backlogByIntegration()).toEqual([
+        { integration: 'desk', pending: 0, dead: 1 },
+        { integration: 'other', pending: 1, dead: 0 },
+      ]);
+    });
+
     it('leases due deliveries of active integrations only, up to the limit, until the lease runs out', async () => {
       const [a, b, c] = [newDelivery('A'), newDelivery('B'), newDelivery('C')];
       await write(store, [a, b, c]);

@@ -7,6 +7,7 @@ import type {
   DeliveryAttempt,
   DeliveryFilter,
   DigestWindow,
+  IntegrationBacklog,
   IntegrationRow,
   IntegrationState,
   NewDelivery,
@@ -16,6 +17,11 @@ export interface DeliveryStore {
   /** Makes sure every configured integration has a state row (new ones start active). */
   registerIntegrations(names: readonly string[], now: number): Promise<void>;
   listIntegrations(): Promise<IntegrationRow[]>;
+  /**
+   * Pending and dead deliveries per integration that has any, for metrics at every scrape: two
+   * grouped counts over partial indexes, where `listIntegrations` counts every delivery.
+   */
+  backlogByIntegration(): Promise<IntegrationBacklog[]>;
   /** Sets the state; returns the previous one (undefined for an unknown integration). */
   setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined>;
 

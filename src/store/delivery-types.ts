@@ -18,6 +18,13 @@ export interface DeliveryRequest<Body = unknown> {
 }
 
 /** A delivery as the processing transaction creates it. */
+/** An integration's deliveries waiting to be sent (or retried) and its dead letters. */
+export interface IntegrationBacklog {
+  integration: string;
+  pending: number;
+  dead: number;
+}
+
 export interface NewDelivery {
   deliveryId: string;
   integration: string;

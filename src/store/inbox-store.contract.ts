@@ -140,5 +140,19 @@ export function describeInboxStoreContract(driver: string, open: () => Promise<S
       });
       expect(await store.inbox.queued()).toBe(1);
     });
+
+    it("reports the backlog: queued events, the oldest one's acceptance time, parked keys", async () => {
+      expect(await store.inbox.backlog()).toEqual({ queued: 0, oldestAcceptedAt: null, parkedKeys: 0 });
+      const [a, b, c] = [inboxEvent('CC-1', { acceptedAt: 5000 }), inboxEvent('CC-2', { acceptedAt: 4000 }), inboxEvent('CC-3', { acceptedAt: 6000 })];
+      await store.inbox.accept([a!, b!, c!]);
+      const claimed = (await store.inbox.claimBatch(10)).events;
+      await store.inbox.commitBatch({
+        ...emptyBatch(),
+        processed: [{ seq: claimed[0]!.seq, eventId: a!.eventId, result: { entity: 'customer', key: 'CC-1', version: 0, changedParts: [] }, at: 1 }],
+        parked: [{ entity: 'customer', key: 'CC-2', eventId: b!.eventId, error: { code: 'RULE_FAILED', message: 'boom' }, parkedAt: 1 }],
+      });
+      // The oldest queued event is the first in the queue: CC-1 was processed and CC-2 parked, so CC-3.
+      expect(await store.inbox.backlog()).toEqual({ queued: 1, oldestAcceptedAt: 6000, parkedKeys: 1 });
+    });
   });
 }

@@ -31,4 +31,16 @@ export interface InboxStore {
    * (half a second at a million records on SQLite, measured).
    */
   queued(): Promise<number>;
+  /**
+   * What metrics report at each scrape: events waiting to be applied, when the oldest of them was
+   * accepted (null when none), and parked keys. Cheap: the queued events' index, its first entry,
+   * and the parked keys' table.
+   */
+  backlog(): Promise<Backlog>;
+}
+
+export interface Backlog {
+  queued: number;
+  oldestAcceptedAt: number | null;
+  parkedKeys: number;
 }

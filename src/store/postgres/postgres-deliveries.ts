@@ -15,6 +15,7 @@ import type {
   IntegrationRow,
   IntegrationState,
   NewDelivery,
+  IntegrationBacklog,
 } from '../delivery-types.js';
 import {
   completedAt,
@@ -35,6 +36,7 @@ import {
   type DeliveryRowDb,
   type DigestItemRowDb,
   type IntegrationRowDb,
+  backlogFromCounts,
 } from '../delivery-rows.js';
 import { CHANNELS, jsonRows, storableText, transaction } from './connection.js';
 
@@ -123,6 +125,14 @@ export class PostgresDeliveries implements DeliveryStore {
       this.#pool.query<{ integration: string; status: DeliveryStatus; n: number }>('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status'),
     ]);
     return toIntegrations(rows.rows, counts.rows);
+  }
+
+  async backlogByIntegration(): Promise<IntegrationBacklog[]> {
+    const { rows } = await this.#pool.query<{ integration: string; status: 'pending' | 'dead'; n: number }>(
+      `SELECT integration, 'pending' AS status, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY integration
+         UNION ALL SELECT integration, 'dead' AS status, count(*) AS n FROM deliveries WHERE status = 'dead' GROUP BY integration`,
+    );
+    return backlogFromCounts(rows);
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {

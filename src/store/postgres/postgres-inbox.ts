@@ -2,7 +2,7 @@
 // events and the parked keys; claiming and committing processing batches
 // (per-key leases) live in inbox-claims.ts.
 import type pg from 'pg';
-import type { InboxStore } from '../inbox-store.js';
+import type { Backlog, InboxStore } from '../inbox-store.js';
 import type { AcceptOutcome, NewInboxEvent, ParkedKey } from '../types.js';
 import { CHANNELS, transaction } from './connection.js';
 import type { InboxClaims } from './inbox-claims.js';
@@ -58,6 +58,15 @@ export class PostgresInbox implements InboxStore {
   async queued(): Promise<number> {
     const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbox WHERE status = 'queued'`);
     return rows[0]!.n;
+  }
+
+  async backlog(): Promise<Backlog> {
+    const { rows } = await this.#pool.query<Backlog>(
+      `SELECT (SELECT count(*)::int FROM inbox WHERE status = 'queued') AS queued,
+              (SELECT accepted_at FROM inbox WHERE status = 'queued' ORDER BY seq LIMIT 1) AS "oldestAcceptedAt",
+              (SELECT count(*)::int FROM parked) AS "parkedKeys"`,
+    );
+    return rows[0]!;
   }
 
 }

@@ -295,6 +295,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX monitor_transitions_by_monitor ON monitor_transitions (monitor, id);
     `,
   },
+  {
+    version: 8,
+    name: 'deliveries: an index of dead letters by integration (metrics count them at every scrape)',
+    sql: `
+      CREATE INDEX deliveries_dead ON deliveries (integration) WHERE status = 'dead';
+    `,
+  },
 ];
 
 /** The database was migrated by a newer Confluo; this one would misread it. */

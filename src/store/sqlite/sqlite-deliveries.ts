@@ -21,6 +21,7 @@ import type {
   IntegrationRow,
   IntegrationState,
   NewDelivery,
+  IntegrationBacklog,
 } from '../delivery-types.js';
 import {
   completedAt,
@@ -42,6 +43,7 @@ import {
   type DigestItemRowDb,
   type FailureStreak,
   type IntegrationRowDb,
+  backlogFromCounts,
 } from '../delivery-rows.js';
 import { Statements } from './statements.js';
 
@@ -109,6 +111,15 @@ export class SqliteDeliveries implements DeliveryStore {
     const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as IntegrationRowDb[];
     const counts = this.#prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
     return toIntegrations(rows, counts);
+  }
+
+  async backlogByIntegration(): Promise<IntegrationBacklog[]> {
+    return backlogFromCounts(
+      this.#prepare(
+        `SELECT integration, 'pending' AS status, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY integration
+         UNION ALL SELECT integration, 'dead' AS status, count(*) AS n FROM deliveries WHERE status = 'dead' GROUP BY integration`,
+      ).all() as Array<{ integration: string; status: 'pending' | 'dead'; n: number }>,
+    );
   }
 
   async setIntegrationState(name: string, state: IntegrationState, reason: string | null, now: number): Promise<IntegrationState | undefined> {

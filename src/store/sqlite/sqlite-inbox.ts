@@ -3,7 +3,7 @@
 // parked keys.
 import type Database from 'better-sqlite3';
 import { StaleBatchError } from '../../errors/index.js';
-import type { ClaimedBatch, InboxStore } from '../inbox-store.js';
+import type { Backlog, ClaimedBatch, InboxStore } from '../inbox-store.js';
 import { encodeOptional } from '../json-columns.js';
 import { recordId } from '../store.js';
 import type { AcceptOutcome, BatchCommit, EventStatus, InboxEvent, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
@@ -198,6 +198,16 @@ export class SqliteInbox implements InboxStore {
 
   async queued(): Promise<number> {
     return (this.#cached.get("SELECT count(*) AS n FROM inbox WHERE status = 'queued'").get() as { n: number }).n;
+  }
+
+  async backlog(): Promise<Backlog> {
+    return this.#cached
+      .get(
+        `SELECT (SELECT count(*) FROM inbox WHERE status = 'queued') AS queued,
+                (SELECT accepted_at FROM inbox WHERE status = 'queued' ORDER BY seq LIMIT 1) AS oldestAcceptedAt,
+                (SELECT count(*) FROM parked) AS parkedKeys`,
+      )
+      .get() as Backlog;
   }
 
 }
