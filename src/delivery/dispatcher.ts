@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeliveryStore } from '../store/delivery-store.js';
 import type { LoopHealth } from '../store/health-types.js';
-import type { AttemptOutcome, AttemptSettlement, Delivery, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
+import type { AttemptOutcome, AttemptSettlement, Delivery, DeliveryAttempt, DeliveryStatus, DigestWindow, NewDelivery } from '../store/delivery-types.js';
 import { maskText } from './auth/index.js';
 import type { Integration } from './integration.js';
 import { isSkip } from './integration.js';
@@ -33,6 +33,8 @@ export interface DispatcherOptions {
   clock?: () => number;
   /** Raised once per transition (e.g. an integration was disabled). */
   onAlert?: (alert: Alert) => void;
+  /** Called after each attempt this process settled (not one whose lease was lost), e.g. for metrics. */
+  onAttempt?: (attempt: DeliveryAttempt, integration: string) => void;
 }
 
 interface Bucket {
@@ -52,7 +54,7 @@ export class Dispatcher {
   #settling: Array<{ settlement: AttemptSettlement; resolve: (streak: { failingSince: number | null; consecutiveFailures: number } | undefined) => void; reject: (error: unknown) => void }> = [];
   /** Deliveries this process is sending now; a lease that ran out mid-request must not start a second copy. */
   readonly #sending = new Set<string>();
-  readonly #options: Required<Omit<DispatcherOptions, 'onAlert'>> & Pick<DispatcherOptions, 'onAlert'>;
+  readonly #options: Required<Omit<DispatcherOptions, 'onAlert' | 'onAttempt'>> & Pick<DispatcherOptions, 'onAlert' | 'onAttempt'>;
   readonly #loop = new WorkLoop(() => this.#round());
   readonly #health = new LoopHealthTracker('dispatcher');
   /**
@@ -212,34 +214,27 @@ export class Dispatcher {
       }
     }
     const error = verdict.kind === 'success' ? null : maskText(verdict.reason, integration.sink.secrets());
-    const streak = await this.#settle(
-      {
-        owner: this.#options.owner,
-        status,
-        nextAttemptAt,
-        integrationSucceeded: verdict.kind === 'success',
-        attempt: {
-          deliveryId: delivery.deliveryId,
-          attempt: attemptNo,
-          trigger: delivery.trigger,
-          startedAt,
-          durationMs: now - startedAt,
-          method: response.method,
-          url: response.url,
-          requestHeaders: response.requestHeaders,
-          status: response.status ?? null,
-          response: response.body ?? null,
-          error,
-          outcome,
-          nextAttemptAt,
-        },
-      },
-      now,
-    );
+    const attempt: DeliveryAttempt = {
+      deliveryId: delivery.deliveryId,
+      attempt: attemptNo,
+      trigger: delivery.trigger,
+      startedAt,
+      durationMs: now - startedAt,
+      method: response.method,
+      url: response.url,
+      requestHeaders: response.requestHeaders,
+      status: response.status ?? null,
+      response: response.body ?? null,
+      error,
+      outcome,
+      nextAttemptAt,
+    };
+    const streak = await this.#settle({ owner: this.#options.owner, status, nextAttemptAt, integrationSucceeded: verdict.kind === 'success', attempt }, now);
     if (!streak) {
       this.#log.warn(this.#context(delivery, attemptNo, outcome), 'delivery lease was lost before the attempt settled; another worker owns it now');
       return;
     }
+    this.#options.onAttempt?.(attempt, integration.name);
     if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...this.#context(delivery, attemptNo, outcome), status: response.status, error }, 'delivery attempt');
     // The settled copy and the log context are built only when used: an object per delivery shows at thousands a second.
     const lastStatus = response.status ?? null;

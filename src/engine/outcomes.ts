@@ -4,7 +4,10 @@
 // notifications, and the hub looks the waited-for ones up and publishes them.
 import type { ParkedKey, ProcessedResult } from '../store/types.js';
 
-export type EventResult = { eventId: string; status: 'processed'; result: ProcessedResult } | { eventId: string; status: 'parked'; entity: string; key: string; error: ParkedKey['error'] };
+/** What became of an event; `name` is its event name (for metrics, never part of an answer). */
+export type EventResult =
+  | { eventId: string; name: string; status: 'processed'; result: ProcessedResult }
+  | { eventId: string; name: string; status: 'parked'; entity: string; key: string; error: ParkedKey['error'] };
 
 export class OutcomeBus {
   readonly #waiting = new Map<string, Set<(result: EventResult) => void>>();

@@ -41,7 +41,8 @@ export interface ProcessorOptions {
    * @defaultValue none
    */
   outbox?: Outbox;
-  onResults?: (results: EventResult[]) => void;
+  /** Called after each commit with what became of its events and the batch it wrote (metrics count both). */
+  onResults?: (results: EventResult[], batch: BatchCommit) => void;
   clock?: () => number;
 }
 
@@ -159,7 +160,7 @@ export class Processor {
 
   async #commit(plan: Plan): Promise<void> {
     await this.#store.commitBatch(plan.batch);
-    this.#options.onResults?.(plan.results);
+    this.#options.onResults?.(plan.results, plan.batch);
   }
 
   /**
@@ -214,7 +215,7 @@ export class Processor {
   #parkPlan(event: InboxEvent, error: ParkedKey['error'], now: number): Plan {
     const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
     batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error, parkedAt: now, awaited: awaited(event) });
-    return { batch, results: [{ eventId: event.eventId, status: 'parked', entity: event.entity, key: event.key, error }], working: new Map() };
+    return { batch, results: [{ eventId: event.eventId, name: event.name, status: 'parked', entity: event.entity, key: event.key, error }], working: new Map() };
   }
 
   /** Applies the events to the claimed records in memory: what their commit should write. */
@@ -233,7 +234,7 @@ export class Processor {
       if (outcome.kind === 'failed') {
         blocked.add(id);
         batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now, awaited: awaited(event) });
-        results.push({ eventId: event.eventId, status: 'parked', entity: event.entity, key: event.key, error: outcome.error });
+        results.push({ eventId: event.eventId, name: event.name, status: 'parked', entity: event.entity, key: event.key, error: outcome.error });
         this.#log.warn({ eventId: event.eventId, flowId: event.flowId, entity: event.entity, key: event.key, error: outcome.error }, 'rule failed; key parked');
         continue;
       }
@@ -268,7 +269,7 @@ export class Processor {
       for (const delivery of out.deliveries) batch.deliveries.push(delivery);
       for (const item of out.digestItems) batch.digestItems.push(item);
       batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now, awaited: awaited(event) });
-      results.push({ eventId: event.eventId, status: 'processed', result });
+      results.push({ eventId: event.eventId, name: event.name, status: 'processed', result });
     }
 
     for (const id of touched) {

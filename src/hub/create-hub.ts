@@ -172,8 +172,8 @@ function roles(options: HubOptions): string[] {
 
 function resultOf(trace: EventTrace | undefined): EventResult | undefined {
   if (!trace) return undefined;
-  if (trace.status === 'processed' && trace.result) return { eventId: trace.eventId, status: 'processed', result: trace.result };
-  if (trace.status === 'parked' && trace.error) return { eventId: trace.eventId, status: 'parked', entity: trace.entity, key: trace.key, error: trace.error };
+  if (trace.status === 'processed' && trace.result) return { eventId: trace.eventId, name: trace.name, status: 'processed', result: trace.result };
+  if (trace.status === 'parked' && trace.error) return { eventId: trace.eventId, name: trace.name, status: 'parked', entity: trace.entity, key: trace.key, error: trace.error };
   return undefined;
 }
 

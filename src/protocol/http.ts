@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken } from '../security/secrets.js';
 import { badProtocol, dispatch, dispatchMany, type DispatchOptions, type Grant } from './dispatch.js';
-import { responseEnvelope } from './envelope.js';
+import { responseEnvelope, type ResponseEnvelope } from './envelope.js';
 
 /** The HTTP request a credential came with, for checks over the exact bytes sent (a signature). */
 export interface EventsRequest {
@@ -28,6 +28,8 @@ export interface EventsRouteOptions extends Omit<DispatchOptions, 'authenticate'
    */
   bodyLimit?: number;
   bulkBodyLimit?: number;
+  /** Told every answer sent, one per envelope (including refusals of the whole body), e.g. for metrics. */
+  onAnswers?: (answers: readonly ResponseEnvelope[]) => void;
 }
 
 const NOT_JSON = Symbol('not json');
@@ -47,6 +49,11 @@ function forRequest(options: EventsRouteOptions, request: FastifyRequest): Dispa
 
 export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOptions): Promise<void> {
   const maxBulk = options.maxBulk ?? 10_000;
+  const onAnswers = options.onAnswers ?? (() => undefined);
+  const told = <T extends ResponseEnvelope | ResponseEnvelope[]>(answer: T): T => {
+    onAnswers(Array.isArray(answer) ? answer : [answer]);
+    return answer;
+  };
   // Parse JSON ourselves so a malformed body still gets an envelope answer, not HTTP 400.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
@@ -64,12 +71,12 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
     if (status >= 500) options.log.error({ err: error }, 'events route failed');
     const message = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than ${request.routeOptions.bodyLimit} bytes` : error.message;
     const answer = status >= 500 ? responseEnvelope({ name: 'error', version: 1 }, null, { code: 'UNHANDLED_ERROR', parameters: {} }) : badProtocol(undefined, '(body)', message);
-    return reply.code(200).send(request.url.startsWith('/events/bulk') ? [answer] : answer);
+    return reply.code(200).send(told(request.url.startsWith('/events/bulk') ? [answer] : answer));
   });
 
   const single = async (request: FastifyRequest) => {
-    if (request.body === NOT_JSON || request.body === undefined) return badProtocol(undefined, '(body)', 'the body is not valid JSON');
-    return dispatch(request.body, bearer(request), forRequest(options, request));
+    if (request.body === NOT_JSON || request.body === undefined) return told(badProtocol(undefined, '(body)', 'the body is not valid JSON'));
+    return told(await dispatch(request.body, bearer(request), forRequest(options, request)));
   };
   const singleOptions = { bodyLimit: options.bodyLimit ?? 1024 * 1024 };
   app.post('/events', singleOptions, single);
@@ -77,9 +84,9 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
 
   app.post('/events/bulk', { bodyLimit: options.bulkBodyLimit ?? 32 * 1024 * 1024 }, async (request, reply) => {
     const body = request.body;
-    if (!Array.isArray(body)) return [badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')];
-    if (body.length > maxBulk) return [badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)];
-    const answers = await dispatchMany(body, bearer(request), forRequest(options, request));
+    if (!Array.isArray(body)) return told([badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')]);
+    if (body.length > maxBulk) return told([badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)]);
+    const answers = told(await dispatchMany(body, bearer(request), forRequest(options, request)));
     // Serialised here, once, to bytes: given the string, Fastify would scan it again for its
     // length and Node encode it again on write (a thousand answers are about 180 KB).
     return reply.type('application/json; charset=utf-8').send(Buffer.from(JSON.stringify(answers)));

@@ -30,8 +30,10 @@ export interface SourceRunnerOptions {
   pollMs?: number;
   /** Called after a page accepted at least one new event. */
   onAccepted?: () => void;
-  /** Called after each committed page, e.g. for a progress line. */
-  onPage?: (page: { source: string; runId: string; items: number; accepted: number; rejected: number }) => void;
+  /** Called after each committed page, e.g. for a progress line; `emitted` counts its events (new or duplicate). */
+  onPage?: (page: { source: string; runId: string; items: number; emitted: number; accepted: number; rejected: number }) => void;
+  /** Called when a run this process made ends (succeeded, failed or interrupted), e.g. for metrics. */
+  onRun?: (run: SourceRun) => void;
   clock?: () => number;
   /** Who holds the leases this runner takes: the process's id, so a reaper can free them. @defaultValue a random id */
   owner?: string;
@@ -85,6 +87,7 @@ export class SourceRunner {
   readonly #pollMs: number;
   readonly #onAccepted: () => void;
   readonly #onPage: NonNullable<SourceRunnerOptions['onPage']>;
+  readonly #onRun: SourceRunnerOptions['onRun'];
   readonly #clock: () => number;
   readonly #owner: string;
   readonly #health = new LoopHealthTracker('sources');
@@ -102,6 +105,7 @@ export class SourceRunner {
     this.#pollMs = options.pollMs ?? 1000;
     this.#onAccepted = options.onAccepted ?? (() => undefined);
     this.#onPage = options.onPage ?? (() => undefined);
+    this.#onRun = options.onRun;
     this.#clock = options.clock ?? Date.now;
     this.#owner = options.owner ?? randomUUID();
     const byName = new Map<string, Source>();
@@ -279,7 +283,7 @@ export class SourceRunner {
         pages += 1;
         const accepted = committed.outcomes.filter((o) => o.status === 'accepted').length;
         if (accepted > 0) this.#onAccepted();
-        this.#onPage({ source: source.name, runId, items: page.items.length + (page.rejected?.length ?? 0), accepted, rejected: prepared.rejected.length });
+        this.#onPage({ source: source.name, runId, items: page.items.length + (page.rejected?.length ?? 0), emitted: prepared.events.length, accepted, rejected: prepared.rejected.length });
         checkpoint = toJson(page.checkpoint);
         if (!page.more) break;
         if (pages >= source.maxPagesPerRun) {
@@ -307,6 +311,7 @@ export class SourceRunner {
     const run = await this.#store.getSourceRun(runId);
     if (!run) throw new Error(`source run ${runId} vanished from the store`);
     log.info({ pages: run.pages, items: run.items, accepted: run.accepted, duplicates: run.duplicates, rejected: run.rejected, status: run.status }, 'source run ended');
+    this.#onRun?.(run);
     return run;
   }
 
