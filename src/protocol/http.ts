@@ -3,6 +3,7 @@
 // 200 with a response envelope, even for a body that is not JSON.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { adoptTraceparentHeader } from '../observability/trace-context.js';
 import { bearerToken } from '../security/secrets.js';
 import { badProtocol, dispatch, dispatchMany, type DispatchOptions, type Grant } from './dispatch.js';
 import { responseEnvelope, type ResponseEnvelope } from './envelope.js';
@@ -76,6 +77,8 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
 
   const single = async (request: FastifyRequest) => {
     if (request.body === NOT_JSON || request.body === undefined) return told(badProtocol(undefined, '(body)', 'the body is not valid JSON'));
+    // W3C trace context: the header wins over the envelope's own metadata.traceparent.
+    adoptTraceparentHeader(request.body, request.headers.traceparent, false);
     return told(await dispatch(request.body, bearer(request), forRequest(options, request)));
   };
   const singleOptions = { bodyLimit: options.bodyLimit ?? 1024 * 1024 };
@@ -86,6 +89,9 @@ export async function eventsRoutes(app: FastifyInstance, options: EventsRouteOpt
     const body = request.body;
     if (!Array.isArray(body)) return told([badProtocol(undefined, '(body)', 'a bulk request is a JSON array of envelopes')]);
     if (body.length > maxBulk) return told([badProtocol(undefined, '(body)', `a bulk request carries at most ${maxBulk} envelopes, got ${body.length}`)]);
+    // In bulk, each envelope's own valid metadata.traceparent wins; the header covers the others.
+    const traceparent = request.headers.traceparent;
+    if (traceparent !== undefined) for (const raw of body) adoptTraceparentHeader(raw, traceparent, true);
     const answers = told(await dispatchMany(body, bearer(request), forRequest(options, request)));
     // Serialised here, once, to bytes: given the string, Fastify would scan it again for its
     // length and Node encode it again on write (a thousand answers are about 180 KB).
