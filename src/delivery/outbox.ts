@@ -7,6 +7,7 @@ import type { Outbox } from '../engine/processor.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { Change, InboxEvent, ProcessedResult } from '../store/types.js';
 import { deepFreeze } from '../engine/deep-freeze.js';
+import { childTraceparent, storedTraceparent, withTraceparent } from '../observability/trace-context.js';
 import { eventTypeId } from '../flow/event-type.js';
 import { isSkip, type ChangeInput, type EventInput, type Integration } from './integration.js';
 
@@ -69,9 +70,13 @@ function inputFor(integration: Integration, event: InboxEvent, change: Change | 
 
 export function createOutbox(integrations: readonly Integration[]): Outbox {
   const active = integrations.filter((i) => i.disabled === false);
-  return (event, change, result, now) => {
+  return (event, change, result, now, context) => {
     const deliveries: NewDelivery[] = [];
     const digestItems: DigestItem[] = [];
+    // The event's processing context, shared by its deliveries: the tracer's span, else a child
+    // of the traceparent the event came with (none without one). Stored with each request, so
+    // retries and replays send the same header. A digest folds many events: it carries none.
+    const traceparent = context ?? childTraceparent(storedTraceparent(event.envelope.metadata as Record<string, unknown> | undefined));
     for (const integration of active) {
       const input = inputFor(integration, event, change, result, now);
       if (!input) continue;
@@ -92,7 +97,7 @@ export function createOutbox(integrations: readonly Integration[]): Outbox {
         const windowMs = integration.digest.windowMs;
         digestItems.push({ integration: integration.name, windowStart: Math.floor(now / windowMs) * windowMs, entity: event.entity, key: event.key, eventId: event.eventId, item: mapped.body, createdAt: now });
       } else {
-        deliveries.push({ deliveryId, integration: integration.name, kind: input.kind, entity: event.entity, key: event.key, eventId: event.eventId, version, createdAt: now, request: mapped, status: 'pending' });
+        deliveries.push({ deliveryId, integration: integration.name, kind: input.kind, entity: event.entity, key: event.key, eventId: event.eventId, version, createdAt: now, request: withTraceparent(mapped, traceparent), status: 'pending' });
       }
     }
     return { deliveries, digestItems };

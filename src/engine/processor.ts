@@ -43,10 +43,21 @@ export interface ProcessorOptions {
   outbox?: Outbox;
   /** Called after each commit with what became of its events and the batch it wrote (metrics count both). */
   onResults?: (results: EventResult[], batch: BatchCommit) => void;
+  /**
+   * Opens a span per event processed (OpenTelemetry, when on), ended once its batch committed;
+   * the event's deliveries carry the span's traceparent. See src/observability/tracing.ts.
+   * @defaultValue none
+   */
+  tracer?: EventTracer;
   clock?: () => number;
 }
 
-export type Outbox = (event: InboxEvent, change: Change | undefined, result: ProcessedResult, now: number) => { deliveries: NewDelivery[]; digestItems: DigestItem[] };
+/** `traceparent`: what the event's deliveries carry, when a tracer gave one; else the outbox derives it. */
+export type Outbox = (event: InboxEvent, change: Change | undefined, result: ProcessedResult, now: number, traceparent?: string) => { deliveries: NewDelivery[]; digestItems: DigestItem[] };
+
+export interface EventTracer {
+  start(event: InboxEvent, now: number): { readonly traceparent: string; end(result: EventResult): void };
+}
 
 const NO_OUTPUT = { deliveries: [], digestItems: [] };
 
@@ -59,6 +70,8 @@ interface Plan {
   batch: BatchCommit;
   results: EventResult[];
   working: Map<string, StoredRecord>;
+  /** With a tracer: each result's open span, in the same order. */
+  spans?: Array<ReturnType<EventTracer['start']>>;
 }
 
 /** Events grouped by key, each group in queue order, groups in order of their first event. */
@@ -82,7 +95,7 @@ export class Processor {
   readonly #store: InboxStore;
   readonly #flow: Flow;
   readonly #log: Logger;
-  readonly #options: Required<Omit<ProcessorOptions, 'onResults'>> & Pick<ProcessorOptions, 'onResults'>;
+  readonly #options: Required<Omit<ProcessorOptions, 'onResults' | 'tracer'>> & Pick<ProcessorOptions, 'onResults' | 'tracer'>;
   readonly #loop = new WorkLoop(() => this.#round());
   readonly #health = new LoopHealthTracker('processor');
   /** Rounds in a row that committed nothing: the back-off grows with them. */
@@ -160,6 +173,7 @@ export class Processor {
 
   async #commit(plan: Plan): Promise<void> {
     await this.#store.commitBatch(plan.batch);
+    if (plan.spans) plan.spans.forEach((span, i) => span.end(plan.results[i] as EventResult));
     this.#options.onResults?.(plan.results, plan.batch);
   }
 
@@ -215,7 +229,13 @@ export class Processor {
   #parkPlan(event: InboxEvent, error: ParkedKey['error'], now: number): Plan {
     const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
     batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error, parkedAt: now, awaited: awaited(event) });
-    return { batch, results: [{ eventId: event.eventId, name: event.name, status: 'parked', entity: event.entity, key: event.key, error }], working: new Map() };
+    const tracer = this.#options.tracer;
+    return {
+      batch,
+      results: [{ eventId: event.eventId, name: event.name, status: 'parked', entity: event.entity, key: event.key, error }],
+      working: new Map(),
+      ...(tracer ? { spans: [tracer.start(event, now)] } : {}),
+    };
   }
 
   /** Applies the events to the claimed records in memory: what their commit should write. */
@@ -225,10 +245,14 @@ export class Processor {
     const blocked = new Set<string>();
     const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
     const results: EventResult[] = [];
+    const tracer = this.#options.tracer;
+    const spans: Plan['spans'] = tracer ? [] : undefined;
 
     for (const event of events) {
       const id = recordId(event.entity, event.key);
       if (blocked.has(id)) continue; // per-key FIFO: nothing passes a failed event
+      const span = tracer?.start(event, now);
+      if (span) spans?.push(span);
       const current = working.get(id);
       const outcome = applyEvent(this.#flow, event, current, now);
       if (outcome.kind === 'failed') {
@@ -265,7 +289,7 @@ export class Processor {
       } else {
         result = { entity: event.entity, key: event.key, version: current?.version ?? 0, changedParts: [] };
       }
-      const out = this.#options.outbox(event, change, result, now);
+      const out = this.#options.outbox(event, change, result, now, span?.traceparent);
       for (const delivery of out.deliveries) batch.deliveries.push(delivery);
       for (const item of out.digestItems) batch.digestItems.push(item);
       batch.processed.push({ seq: event.seq, eventId: event.eventId, result, at: now, awaited: awaited(event) });
@@ -276,6 +300,6 @@ export class Processor {
       const record = working.get(id) as StoredRecord;
       batch.records.push({ record, expectedVersion: claimed.get(id)?.version ?? 0 });
     }
-    return { batch, results, working };
+    return spans ? { batch, results, working, spans } : { batch, results, working };
   }
 }
