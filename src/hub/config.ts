@@ -132,6 +132,10 @@ export interface Settings {
   logLevel: NonNullable<ConfluoConfig['logLevel']>;
   apiKeys: string | undefined;
   adminToken: string | undefined;
+  /** Serve `GET /metrics` (`CONFLUO_METRICS=off` turns it off, and every counter with it). */
+  metrics: boolean;
+  /** A token that may read `/metrics`, beside admin keys (`CONFLUO_METRICS_TOKEN`). */
+  metricsToken: string | undefined;
   processor: NonNullable<ConfluoConfig['processor']>;
   ingest: NonNullable<ConfluoConfig['ingest']>;
   delivery: NonNullable<ConfluoConfig['delivery']>;
@@ -233,6 +237,8 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
     logLevel: level.data,
     apiKeys: env.CONFLUO_API_KEYS,
     adminToken: env.CONFLUO_ADMIN_TOKEN,
+    metrics: onOff('CONFLUO_METRICS', env.CONFLUO_METRICS) ?? true,
+    metricsToken: env.CONFLUO_METRICS_TOKEN || undefined,
     processor: {
       ...config.processor,
       ...(env.CONFLUO_PROCESS_LEASE_MS ? { leaseMs: integer('CONFLUO_PROCESS_LEASE_MS', env.CONFLUO_PROCESS_LEASE_MS, 86_400_000, 'milliseconds') } : {}),
@@ -258,6 +264,13 @@ export function resolveSettings(config: ConfluoConfig, env: NodeJS.ProcessEnv, f
       deadMansSwitchIntervalMs: env.CONFLUO_HEARTBEAT_INTERVAL ? atLeastOneSecond('CONFLUO_HEARTBEAT_INTERVAL', env.CONFLUO_HEARTBEAT_INTERVAL) : DEFAULTS.deadMansSwitchIntervalMs,
     },
   };
+}
+
+function onOff(name: string, text: string | undefined): boolean | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (/^(on|true|1)$/i.test(text)) return true;
+  if (/^(off|false|0)$/i.test(text)) return false;
+  throw new ConfigError(`${name} must be on or off, got "${text}"`);
 }
 
 function deadMansSwitchUrl(text: string | undefined): string | undefined {

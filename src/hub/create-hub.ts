@@ -17,6 +17,8 @@ import { createOutbox } from '../delivery/outbox.js';
 import { checkMonitorSubscription, checkSubscription } from '../delivery/subscription-check.js';
 import { createAnnouncer } from '../health/announcer.js';
 import { MonitorRunner } from '../health/monitor-runner.js';
+import { HubMetrics } from '../observability/metrics.js';
+import { measureRequests, metricsRoute } from '../observability/metrics-route.js';
 import type { Monitor } from '../health/monitor.js';
 import { ConfigError } from '../errors/index.js';
 import { OutcomeBus, type EventResult } from '../engine/outcomes.js';
@@ -108,6 +110,13 @@ export interface HubOptions {
    * (PostgreSQL, see `openStore`'s `owner`), else a new id
    */
   processId?: string;
+  /**
+   * Count and serve Prometheus metrics (`GET /metrics`).
+   * @defaultValue true
+   */
+  metrics?: boolean;
+  /** A token that may read `/metrics`, beside keys with the admin scope. @defaultValue none */
+  metricsToken?: string | undefined;
 }
 
 export interface Hub {
@@ -153,6 +162,8 @@ export function hubOptionsFrom(settings: Settings, given: Pick<HubOptions, 'stor
     outbound: settings.outbound,
     monitors: settings.monitors,
     heartbeat: settings.heartbeat,
+    metrics: settings.metrics,
+    metricsToken: settings.metricsToken,
   };
 }
 
@@ -204,15 +215,29 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const admission = maxBacklog === undefined ? undefined : new Admission({ maxBacklog, count: () => store.inbox.queued(), log: log.child({ component: 'admission' }) });
   await admission?.resync();
   const processId = options.processId ?? store.owner ?? newProcessId();
+  const registry = options.registry ?? new HandlerRegistry();
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : new HubMetrics({
+          store,
+          events: [...flow.events.values()].map((type) => type.name),
+          isOwnHandler: (name, version) => registry.find(name, version) !== undefined,
+          integrations: integrations.map((i) => i.name),
+          monitors: monitors.map((m) => m.name),
+          log: log.child({ component: 'metrics' }),
+        });
   const dispatcher = new Dispatcher(store.deliveries, integrations, log.child({ component: 'delivery' }), {
     owner: processId,
     ...options.dispatcher,
     ...(options.onAlert ? { onAlert: options.onAlert } : {}),
+    ...(metrics ? { onAttempt: (attempt, integration) => metrics.attempted(attempt, integration) } : {}),
   });
   const processor = new Processor(store.inbox, flow, log.child({ component: 'processor' }), {
     ...options.processor,
     outbox: createOutbox(integrations),
-    onResults: (results) => {
+    onResults: (results, batch) => {
+      metrics?.committed(results, batch);
       admission?.applied(results.length);
       outcomes.publish(results);
       dispatcher.wake();
@@ -223,12 +248,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     owner: processId,
     ...options.sourceRunner,
     onAccepted: () => processor.wake(),
+    ...(metrics ? { onRun: (run) => metrics.sourceRun(run), onPage: (page) => (metrics.sourcePage(page), options.sourceRunner?.onPage?.(page)) } : {}),
   });
   await sources.register();
   const announce = createAnnouncer(integrations, monitors);
   const monitorRunner = new MonitorRunner(store.health, monitors, announce, log.child({ component: 'monitors' }), { outbound });
   await monitorRunner.register();
-  const registry = options.registry ?? new HandlerRegistry();
   registerIngestHandlers(
     {
       flow,
@@ -275,11 +300,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ...frameworkErrorOptions(log),
   });
   answerErrorsAsJson(app, log);
+  if (metrics) measureRequests(app, metrics);
   if (options.acceptEvents !== false) {
     await app.register(eventsRoutes, {
       registry,
       authenticate: eventsGrant(access, new SignatureCheck()),
       log: log.child({ component: 'events' }),
+      ...(metrics ? { onAnswers: (answers) => metrics.answered(answers) } : {}),
     });
   } else {
     const elsewhere = { error: { code: 'NOT_AN_INGEST_PROCESS', message: 'this Confluo process does not take events (it runs without the ingest role): send them to an ingest process' } };
@@ -339,6 +366,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ? new DeadMansSwitch(options.heartbeat.deadMansSwitchUrl, options.heartbeat.deadMansSwitchIntervalMs ?? DEFAULTS.deadMansSwitchIntervalMs, () => unready()[0], log.child({ component: 'heartbeat-url' }))
     : undefined;
 
+  if (metrics) metricsRoute(app, { metrics, access, token: options.metricsToken });
   // Liveness: answers while the process runs, whatever the store does (restarting a process cannot fix a database).
   app.get('/healthz', async () => {
     const stats = await store.stats().catch((error: unknown) => {
