@@ -34,7 +34,7 @@ export interface DispatcherOptions {
   /** Raised once per transition (e.g. an integration was disabled). */
   onAlert?: (alert: Alert) => void;
   /** Called after each attempt this process settled (not one whose lease was lost), e.g. for metrics. */
-  onAttempt?: (attempt: DeliveryAttempt, integration: string) => void;
+  onAttempt?: (attempt: DeliveryAttempt, integration: string, delivery: Delivery) => void;
 }
 
 interface Bucket {
@@ -160,7 +160,7 @@ export class Dispatcher {
     try {
       await this.#deliver(integration, delivery);
     } catch (error) {
-      this.#log.error({ err: error, deliveryId: delivery.deliveryId }, 'delivery attempt crashed; its lease will expire and it will be retried');
+      this.#log.error({ err: error, deliveryId: delivery.deliveryId, integration: delivery.integration, eventId: delivery.eventId }, 'delivery attempt crashed; its lease will expire and it will be retried');
     } finally {
       this.#sending.delete(delivery.deliveryId);
       this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
@@ -234,7 +234,7 @@ export class Dispatcher {
       this.#log.warn(this.#context(delivery, attemptNo, outcome), 'delivery lease was lost before the attempt settled; another worker owns it now');
       return;
     }
-    this.#options.onAttempt?.(attempt, integration.name);
+    this.#options.onAttempt?.(attempt, integration.name, delivery);
     if (this.#log.isLevelEnabled('debug')) this.#log.debug({ ...this.#context(delivery, attemptNo, outcome), status: response.status, error }, 'delivery attempt');
     // The settled copy and the log context are built only when used: an object per delivery shows at thousands a second.
     const lastStatus = response.status ?? null;

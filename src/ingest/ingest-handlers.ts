@@ -3,6 +3,7 @@
 // event to the inbox and answers `accepted` or `duplicate`; with
 // `metadata.wait: true` it answers after the rule ran, within a bounded wait.
 import type { Flow } from '../flow/flow.js';
+import type { AcceptOutcome as SpanOutcome, Tracing } from '../observability/tracing.js';
 import { KeyError } from '../flow/entity.js';
 import type { EventResult } from '../engine/outcomes.js';
 import { EventError } from '../protocol/event-error.js';
@@ -33,8 +34,13 @@ export interface IngestDeps {
   waitFor: (eventId: string, timeoutMs: number) => Promise<EventResult | undefined>;
   /** Refuses events past the backlog limit, when there is one. */
   admission?: Admission;
+  /** Opens an accept span per event (OpenTelemetry, when on); the event keeps its context. */
+  tracing?: Pick<Tracing, 'accept'>;
   clock?: () => number;
 }
+
+/** How an accept span ends when its event was not stored. */
+const spanOutcomeOf = (error: unknown): SpanOutcome => (error instanceof EventError ? 'refused' : 'failed');
 
 export function describeResult(result: EventResult): Record<string, unknown> {
   return result.status === 'processed'
@@ -46,7 +52,8 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
   const waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
   const clock = deps.clock ?? Date.now;
   for (const type of deps.flow.events.values()) {
-    const toInbox = (request: HandlerRequest<unknown>): NewInboxEvent => {
+    /** `traceparent`: the accept span's context, kept in place of the one the event came with. */
+    const toInbox = (request: HandlerRequest<unknown>, traceparent: string | undefined): NewInboxEvent => {
       let key: string;
       try {
         key = type.entity.formatKey(type.key(request.payload));
@@ -69,7 +76,15 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
         entity: type.entity.name,
         key,
         // Kept as received, minus credentials (auth): the rule re-validates the raw payload.
-        envelope: { name: request.name, version: request.version, id: request.id, flowId: request.flowId, identity: request.identity, metadata: request.metadata, payload: request.rawPayload },
+        envelope: {
+          name: request.name,
+          version: request.version,
+          id: request.id,
+          flowId: request.flowId,
+          identity: request.identity,
+          metadata: traceparent === undefined ? request.metadata : { ...request.metadata, traceparent },
+          payload: request.rawPayload,
+        },
         acceptedAt: clock(),
       };
     };
@@ -84,29 +99,49 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
       version: type.version,
       payload: type.payload,
       async handle(request): Promise<HandlerResult> {
-        const event = toInbox(request);
-        if (deps.admission?.admit(1) === 0) throw deps.admission.overloaded();
-        return answer(request, await deps.inbox.submit(event));
+        const span = deps.tracing?.accept(request);
+        try {
+          const event = toInbox(request, span?.traceparent);
+          if (deps.admission?.admit(1) === 0) throw deps.admission.overloaded();
+          const outcome = await deps.inbox.submit(event);
+          span?.end(outcome.status);
+          return answer(request, outcome);
+        } catch (error) {
+          span?.end(spanOutcomeOf(error));
+          throw error;
+        }
       },
       // A bulk request's events of this type: one submit, so one commit and one waiter for them all.
       async handleMany(requests): Promise<Array<HandlerResult | Error>> {
         const outcomes = new Array<HandlerResult | Error>(requests.length);
         const events: NewInboxEvent[] = [];
         const submitted: number[] = [];
+        const spans = deps.tracing ? requests.map((request) => deps.tracing!.accept(request)) : undefined;
         requests.forEach((request, i) => {
           try {
-            events.push(toInbox(request));
+            events.push(toInbox(request, spans?.[i]?.traceparent));
             submitted.push(i);
           } catch (error) {
             outcomes[i] = error instanceof Error ? error : new Error(String(error));
+            spans?.[i]?.end(spanOutcomeOf(error));
           }
         });
         const room = deps.admission ? deps.admission.admit(events.length) : events.length;
-        for (const i of submitted.splice(room)) outcomes[i] = deps.admission!.overloaded();
-        const accepted = await deps.inbox.submitMany(events.slice(0, room));
+        for (const i of submitted.splice(room)) {
+          outcomes[i] = deps.admission!.overloaded();
+          spans?.[i]?.end('refused');
+        }
+        let accepted: Array<AcceptOutcome | Error>;
+        try {
+          accepted = await deps.inbox.submitMany(events.slice(0, room));
+        } catch (error) {
+          for (const i of submitted) spans?.[i]?.end('failed');
+          throw error;
+        }
         const waits: Array<Promise<unknown>> = [];
         submitted.forEach((i, n) => {
           const outcome = accepted[n] as AcceptOutcome | Error;
+          spans?.[i]?.end(outcome instanceof Error ? 'failed' : outcome.status);
           if (outcome instanceof Error) {
             outcomes[i] = outcome;
             return;

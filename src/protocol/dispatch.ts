@@ -190,7 +190,7 @@ export async function dispatchMany(raws: readonly unknown[], headerToken: string
         outcomes = await handler.handleMany(requests);
       } catch (error) {
         // The whole call failed (say, the commit rolled back): each of its requests answers so, logged once.
-        if (!(error instanceof EventError)) options.log.error({ err: error, event: handler.name, events: requests.length }, 'event handler failed');
+        if (!(error instanceof EventError)) options.log.error({ err: error, eventId: requests[0]?.id, flowId: requests[0]?.flowId, event: handler.name, events: requests.length }, 'event handler failed');
         const quiet = error instanceof EventError ? error : UNHANDLED;
         requests.forEach((request, i) => (answers[at[i] as number] = failed(request, quiet, options.log)));
         return;
