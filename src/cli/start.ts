@@ -1,5 +1,4 @@
 // `confluo start`: load the config, open the store, serve until a signal.
-import pino from 'pino';
 import { ConfigError } from '../errors/index.js';
 import { findConfigFile, loadConfigFile, resolveSettings, type Flags } from '../hub/config.js';
 import { createHub, hubOptionsFrom } from '../hub/create-hub.js';
@@ -7,7 +6,10 @@ import { loadCredentials } from '../hub/credentials.js';
 import { openStore } from '../hub/open-store.js';
 import { newProcessId } from '../hub/process-beats.js';
 import type { ModeReport } from '../security/private-files.js';
+import { maskUrl } from '../delivery/auth/mask.js';
+import { startTracing, tracesEndpoint } from '../observability/tracing.js';
 import { LogDestination } from './log-destination.js';
+import { cliLogger } from './logger.js';
 
 export interface StartFlags extends Flags {
   config?: string;
@@ -22,7 +24,7 @@ export async function start(flags: StartFlags): Promise<void> {
   const destination = new LogDestination({
     onResumed: ({ dropped, code }) => log.warn({ dropped, code }, `the log could not be written for a while (${code}): ${dropped} lines were dropped`),
   });
-  const log = pino({ level: settings.logLevel }, destination);
+  const log = await cliLogger({ level: settings.logLevel, destination });
   const looseModes = (what: string) => (report: ModeReport) => {
     if (report.tightened.length > 0) log.warn({ files: report.tightened }, `${what} files were readable by other users; they are 0600 now`);
     for (const dir of report.openDirs) log.warn({ dir }, `${dir} lets other users in (the files in it are 0600): chmod 700 it to hide their names too`);
@@ -45,7 +47,9 @@ export async function start(flags: StartFlags): Promise<void> {
     onCheckpointFailure: (error) => log.warn({ err: error }, 'the SQLite checkpoint thread failed; checkpoints run inside commits from now on'),
     log: log.child({ component: 'store' }),
   });
-  const hub = await createHub({ ...hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }), processId });
+  const tracing = await startTracing();
+  if (tracing) log.info({ endpoint: maskUrl(tracesEndpoint(process.env) as string) }, 'exporting OpenTelemetry spans over OTLP/HTTP');
+  const hub = await createHub({ ...hubOptionsFrom(settings, { store, apiKeys: credentials.apiKeys, adminTokens: credentials.adminTokens, logger: log }), processId, tracing });
   const url = await hub.listen({ port: settings.port, host: settings.host });
   const roles = [...settings.roles].join(',');
   log.info({ url, store: store.driver, db: settings.db, config: configPath, roles, process: processId }, `Confluo listening on ${url} (${roles})`);

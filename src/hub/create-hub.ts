@@ -18,6 +18,7 @@ import { checkMonitorSubscription, checkSubscription } from '../delivery/subscri
 import { createAnnouncer } from '../health/announcer.js';
 import { MonitorRunner } from '../health/monitor-runner.js';
 import { HubMetrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { measureRequests, metricsRoute } from '../observability/metrics-route.js';
 import type { Monitor } from '../health/monitor.js';
 import { ConfigError } from '../errors/index.js';
@@ -117,6 +118,11 @@ export interface HubOptions {
   metrics?: boolean;
   /** A token that may read `/metrics`, beside keys with the admin scope. @defaultValue none */
   metricsToken?: string | undefined;
+  /**
+   * OpenTelemetry span export (`startTracing`, from the `OTEL_*` variables); the hub flushes and
+   * closes it on close. @defaultValue none: no spans, no SDK loaded
+   */
+  tracing?: Tracing | undefined;
 }
 
 export interface Hub {
@@ -227,15 +233,24 @@ export async function createHub(options: HubOptions): Promise<Hub> {
           monitors: monitors.map((m) => m.name),
           log: log.child({ component: 'metrics' }),
         });
+  const tracing = options.tracing;
   const dispatcher = new Dispatcher(store.deliveries, integrations, log.child({ component: 'delivery' }), {
     owner: processId,
     ...options.dispatcher,
     ...(options.onAlert ? { onAlert: options.onAlert } : {}),
-    ...(metrics ? { onAttempt: (attempt, integration) => metrics.attempted(attempt, integration) } : {}),
+    ...(metrics || tracing
+      ? {
+          onAttempt: (attempt, integration, delivery) => {
+            metrics?.attempted(attempt, integration);
+            tracing?.attempt(attempt, delivery);
+          },
+        }
+      : {}),
   });
   const processor = new Processor(store.inbox, flow, log.child({ component: 'processor' }), {
     ...options.processor,
     outbox: createOutbox(integrations),
+    ...(tracing ? { tracer: { start: (event, now) => tracing.process(event, now, flow) } } : {}),
     onResults: (results, batch) => {
       metrics?.committed(results, batch);
       admission?.applied(results.length);
@@ -261,6 +276,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       inbox,
       waitFor: (eventId, timeoutMs) => outcomes.wait(eventId, timeoutMs, async () => resultOf(await store.records.getEvent(eventId))),
       ...(admission ? { admission } : {}),
+      ...(tracing ? { tracing } : {}),
     },
     options.ingest,
   );
@@ -425,6 +441,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await beats.stop();
       for (const stop of stopWaking) stop?.();
       await store.close();
+      // Last: exports the spans of everything the loops finished.
+      await tracing?.close().catch((error: unknown) => log.warn({ err: error }, 'could not export the last spans'));
     },
   };
 }
