@@ -2,7 +2,20 @@
 // not a driver's business: the columns a new delivery starts with, when a
 // delivery counts as finished, what a retry or replay starts over and which
 // deliveries a replay selects. The SQL around them stays per driver.
-import { DELIVERY_STATUSES, type AttemptSettlement, type Delivery, type DeliveryAttempt, type DeliveryStatus, type DigestWindow, type IntegrationBacklog, type IntegrationRow, type IntegrationState, type NewDelivery } from './delivery-types.js';
+import {
+  DELIVERY_STATUSES,
+  type AttemptSettlement,
+  type Delivery,
+  type DeliveryAttempt,
+  type DeliveryStatus,
+  type DeliveryWithLog,
+  type DigestWindow,
+  type IntegrationBacklog,
+  type IntegrationRow,
+  type IntegrationState,
+  type IntegrationStateRow,
+  type NewDelivery,
+} from './delivery-types.js';
 
 export interface DeliveryRowDb {
   seq: number;
@@ -143,13 +156,33 @@ export interface IntegrationRowDb {
   updated_at: number;
 }
 
+export const toIntegrationState = (r: IntegrationRowDb): IntegrationStateRow => ({
+  name: r.name,
+  state: r.state,
+  reason: r.reason,
+  failingSince: r.failing_since,
+  consecutiveFailures: r.consecutive_failures,
+  updatedAt: r.updated_at,
+});
+
 /** Each integration with its deliveries counted by status, every status present (0 when none). */
 export const toIntegrations = (rows: readonly IntegrationRowDb[], counts: ReadonlyArray<{ integration: string; status: DeliveryStatus; n: number }>): IntegrationRow[] =>
   rows.map((r) => {
     const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
     for (const c of counts) if (c.integration === r.name) byStatus[c.status] = Number(c.n);
-    return { name: r.name, state: r.state, reason: r.reason, failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures, updatedAt: r.updated_at, counts: byStatus };
+    return { ...toIntegrationState(r), counts: byStatus };
   });
+
+/** Deliveries (in order) each with its attempts, from the attempts of them all (in order). */
+export function withLogs(rows: readonly DeliveryRowDb[], attempts: readonly AttemptRowDb[]): DeliveryWithLog[] {
+  const logs = new Map<string, DeliveryAttempt[]>();
+  for (const a of attempts) {
+    const log = logs.get(a.delivery_id);
+    if (log) log.push(toAttempt(a));
+    else logs.set(a.delivery_id, [toAttempt(a)]);
+  }
+  return rows.map((r) => ({ ...toDelivery(r), log: logs.get(r.delivery_id) ?? [] }));
+}
 
 export interface DigestItemRowDb {
   id: number;

@@ -2,7 +2,7 @@
 // retries, replays and digest windows, held to the same rules on every driver.
 import { describe, expect, it } from 'vitest';
 import type { AttemptSettlement, NewDelivery } from './delivery-types.js';
-import { eachFreshStore, type StoreFixture } from './contract-fixtures.js';
+import { eachFreshStore, emptyBatch, type StoreFixture } from './contract-fixtures.js';
 import type { Store } from './store.js';
 
 const T0 = 1_700_000_000_000;
@@ -144,6 +144,48 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
       const page = await store.deliveries.listDeliveries({ limit: 1 });
       expect((await store.deliveries.listDeliveries({ before: page[0]!.seq, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId, a.deliveryId]);
       expect((await store.deliveries.listDeliveries({ eventId: b.eventId, limit: 10 })).map((d) => d.deliveryId)).toEqual([b.deliveryId]);
+    });
+
+    it('lists the deliveries of events, and of a key\'s changes from a version on, oldest first with their attempts', async () => {
+      const change = (eventId: string, key: string, version: number) => ({
+        entity: 'customer', key, version, eventId, flowId: 'f', rule: 'r', changedParts: ['contact'], diffs: [], record: { entity: 'customer', key, version, parts: {}, createdAt: T0, updatedAt: T0 }, at: T0,
+      });
+      const v1 = newDelivery('A', { eventId: 'ev-1', version: 1 });
+      const v1other = newDelivery('A', { eventId: 'ev-1', version: 1, integration: 'other', status: 'ignored', request: undefined, reason: 'not for us' });
+      const v2 = newDelivery('A', { eventId: 'ev-2', version: 2 });
+      const noChange = newDelivery('A', { eventId: 'ev-3', version: null, kind: 'event' });
+      const otherKey = newDelivery('B', { eventId: 'ev-4', version: 1 });
+      await store.inbox.commitBatch({ ...emptyBatch(), changes: [change('ev-1', 'A', 1), change('ev-2', 'A', 2), change('ev-4', 'B', 1)], deliveries: [v1, v1other, v2, noChange, otherKey] });
+      const [claimed] = await store.deliveries.claimDeliveries([{ integration: 'desk', limit: 1, ordered: false }], { now: T0 + 100, leaseMs: 1000, owner: 'w1' });
+      expect(claimed!.deliveryId).toBe(v1.deliveryId);
+      const first = settlement(v1.deliveryId, 'w1', { status: 'pending', nextAttemptAt: T0 + 500, integrationSucceeded: false, attempt: { ...settlement(v1.deliveryId, 'w1').attempt, status: 503, outcome: 'retry' } });
+      await store.deliveries.settleAttempts([first], T0 + 200);
+      // Claims every due one (v1 again among them); only v1's attempt is settled.
+      await store.deliveries.claimDeliveries([{ integration: 'desk', limit: 10, ordered: false }], { now: T0 + 600, leaseMs: 1000, owner: 'w1' });
+      const second = settlement(v1.deliveryId, 'w1', { attempt: { ...settlement(v1.deliveryId, 'w1').attempt, attempt: 2 } });
+      await store.deliveries.settleAttempts([second], T0 + 700);
+
+      const ofEvents = await store.deliveries.listDeliveriesOfEvents(['ev-1', 'ev-3', 'nope']);
+      expect(ofEvents.map((d) => [d.deliveryId, d.status, d.log.map((a) => a.attempt)])).toEqual([
+        [v1.deliveryId, 'succeeded', [1, 2]],
+        [v1other.deliveryId, 'ignored', []],
+        [noChange.deliveryId, 'pending', []],
+      ]);
+      expect(ofEvents[0]!.log).toEqual([first.attempt, second.attempt]);
+      expect(ofEvents[1]!.lastError).toBe('not for us');
+      expect(await store.deliveries.listDeliveriesOfEvents([])).toEqual([]);
+
+      expect((await store.deliveries.listDeliveriesOfKey('customer', 'A', 1)).map((d) => d.deliveryId)).toEqual([v1.deliveryId, v1other.deliveryId, v2.deliveryId]);
+      expect((await store.deliveries.listDeliveriesOfKey('customer', 'A', 2)).map((d) => [d.deliveryId, d.log])).toEqual([[v2.deliveryId, []]]);
+      expect(await store.deliveries.listDeliveriesOfKey('customer', 'C', 1)).toEqual([]);
+    });
+
+    it('lists integration states without counting deliveries', async () => {
+      await store.deliveries.setIntegrationState('other', 'paused', 'by hand', T0 + 9);
+      expect(await store.deliveries.listIntegrationStates()).toEqual([
+        { name: 'desk', state: 'active', reason: null, failingSince: null, consecutiveFailures: 0, updatedAt: T0 },
+        { name: 'other', state: 'paused', reason: 'by hand', failingSince: null, consecutiveFailures: 0, updatedAt: T0 + 9 },
+      ]);
     });
 
     it('hands out a digest window only once it has closed, and folds it exactly once', async () => {

@@ -6,10 +6,12 @@ import type {
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
+  DeliveryWithLog,
   DigestWindow,
   IntegrationBacklog,
   IntegrationRow,
   IntegrationState,
+  IntegrationStateRow,
   NewDelivery,
 } from './delivery-types.js';
 
@@ -17,6 +19,8 @@ export interface DeliveryStore {
   /** Makes sure every configured integration has a state row (new ones start active). */
   registerIntegrations(names: readonly string[], now: number): Promise<void>;
   listIntegrations(): Promise<IntegrationRow[]>;
+  /** The integrations' states alone: cheap, where `listIntegrations` also counts every delivery. */
+  listIntegrationStates(): Promise<IntegrationStateRow[]>;
   /**
    * Pending and dead deliveries per integration that has any, for metrics at every scrape: two
    * grouped counts over partial indexes, where `listIntegrations` counts every delivery.
@@ -40,6 +44,14 @@ export interface DeliveryStore {
 
   listDeliveries(filter: DeliveryFilter): Promise<Delivery[]>;
   getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined>;
+  /** Every delivery the events caused, oldest first, each with its attempts: a flow trace's deliveries. */
+  listDeliveriesOfEvents(eventIds: readonly string[]): Promise<DeliveryWithLog[]>;
+  /**
+   * Every delivery caused by the events that changed the key from version `sinceVersion` on (one
+   * per integration per change, and event deliveries of those events), oldest first, each with
+   * its attempts: what field lineage follows.
+   */
+  listDeliveriesOfKey(entity: string, key: string, sinceVersion: number): Promise<DeliveryWithLog[]>;
   /** Sends a failed, dead or succeeded delivery again now, as a new cycle. False if not possible. */
   retryDelivery(deliveryId: string, now: number): Promise<boolean>;
   /** How many deliveries of the integration created in [since, until] a replay would resend. */

@@ -59,6 +59,9 @@ export interface Delivery extends Omit<NewDelivery, 'status' | 'reason'> {
   completedAt: number | null;
 }
 
+/** A delivery with every attempt it had, oldest first (the delivery API's `attemptLog`). */
+export type DeliveryWithLog = Delivery & { log: DeliveryAttempt[] };
+
 export type AttemptOutcome = 'succeeded' | 'retry' | 'failed' | 'dead' | 'disabled';
 
 export interface DeliveryAttempt {
@@ -100,6 +103,9 @@ export interface IntegrationRow {
   updatedAt: number;
   counts: Record<DeliveryStatus, number>;
 }
+
+/** An integration's state, without the delivery counts. */
+export type IntegrationStateRow = Omit<IntegrationRow, 'counts'>;
 
 export interface ClaimRequest {
   integration: string;

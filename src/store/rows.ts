@@ -4,7 +4,7 @@
 import { decodeOptional } from './json-columns.js';
 import type { ApiKey, NewApiKey, NewOperatorAction, OperatorAction, Scope } from './access-store.js';
 import type { RejectedItem, SourceRow, SourceRun } from './source-types.js';
-import type { AuditEntry, EventStatus, EventTrace, FieldDiff, InboxEvent, Json, StoredRecord } from './types.js';
+import type { AuditEntry, EventOrigin, EventStatus, EventTrace, FieldDiff, FlowEvent, InboxEvent, Json, StoredRecord } from './types.js';
 
 export interface InboxRow {
   seq: number;
@@ -105,8 +105,8 @@ export interface DeliveryTraceRow {
   completed_at: number | null;
 }
 
-/** What one event did: its inbox row, the changes it made and the deliveries they caused, each in order. */
-export const toEventTrace = (row: InboxRow, changes: readonly ChangeTraceRow[], deliveries: readonly DeliveryTraceRow[]): EventTrace => ({
+/** An event's inbox row and the changes it made, in order: what an event trace and a flow trace share. */
+const eventWithChanges = (row: InboxRow, changes: readonly ChangeTraceRow[]): Omit<EventTrace, 'deliveries'> => ({
   eventId: row.event_id,
   name: row.name,
   version: row.version,
@@ -119,6 +119,11 @@ export const toEventTrace = (row: InboxRow, changes: readonly ChangeTraceRow[], 
   result: row.result === null ? null : (JSON.parse(row.result) as EventTrace['result']),
   error: row.error === null ? null : (JSON.parse(row.error) as EventTrace['error']),
   changes: changes.map((c) => ({ version: c.version, rule: c.rule, changedParts: JSON.parse(c.changed_parts) as string[], diffs: JSON.parse(c.diffs) as FieldDiff[], at: c.at })),
+});
+
+/** What one event did: its inbox row, the changes it made and the deliveries they caused, each in order. */
+export const toEventTrace = (row: InboxRow, changes: readonly ChangeTraceRow[], deliveries: readonly DeliveryTraceRow[]): EventTrace => ({
+  ...eventWithChanges(row, changes),
   deliveries: deliveries.map((d) => ({
     deliveryId: d.delivery_id,
     integration: d.integration,
@@ -131,6 +136,36 @@ export const toEventTrace = (row: InboxRow, changes: readonly ChangeTraceRow[], 
     completedAt: d.completed_at,
   })),
 });
+
+/** A change row with the event it belongs to, as a flow trace reads many events' changes at once. */
+export interface FlowChangeRow extends ChangeTraceRow {
+  event_id: string;
+}
+
+/**
+ * The source run that emitted an event, as the source runner writes it into the envelope's
+ * metadata (`origin: 'source'`); null for any other event.
+ */
+export function originOf(envelope: Record<string, unknown>): EventOrigin | null {
+  const m = envelope.metadata as Record<string, unknown> | null | undefined;
+  if (!m || m.origin !== 'source' || typeof m.source !== 'string' || typeof m.runId !== 'string') return null;
+  return { source: m.source, runId: m.runId, itemId: typeof m.itemId === 'string' ? m.itemId : null };
+}
+
+/** The events of a flow in order, each with its changes (`changes` holds every event's, in order) and origin. */
+export function toFlowEvents(rows: readonly InboxRow[], changes: readonly FlowChangeRow[]): FlowEvent[] {
+  // Not Map.groupBy: Node 20 lacks it.
+  const byEvent = new Map<string, FlowChangeRow[]>();
+  for (const c of changes) {
+    const list = byEvent.get(c.event_id);
+    if (list) list.push(c);
+    else byEvent.set(c.event_id, [c]);
+  }
+  return rows.map((row) => ({
+    ...eventWithChanges(row, byEvent.get(row.event_id) ?? []),
+    origin: originOf(JSON.parse(row.envelope) as Record<string, unknown>),
+  }));
+}
 
 /**
  * A source's failures in a row after a run ends, as SQL over its `consecutive_failures`: a

@@ -119,6 +119,19 @@ export interface EventTrace {
   deliveries: Array<Pick<Delivery, 'deliveryId' | 'integration' | 'status' | 'attempts' | 'totalAttempts' | 'lastError' | 'lastStatus' | 'createdAt' | 'completedAt'>>;
 }
 
+/** The source run that emitted an event (recorded in its envelope's metadata by the source runner). */
+export interface EventOrigin {
+  source: string;
+  runId: string;
+  itemId: string | null;
+}
+
+/**
+ * An event of a flow: its trace without the deliveries (a flow trace reads those whole, with their
+ * attempts, from the deliveries part) and the source run that emitted it, if one did.
+ */
+export type FlowEvent = Omit<EventTrace, 'deliveries'> & { origin: EventOrigin | null };
+
 export interface AuditQuery {
   /** Only entries with an id greater than this (the cursor). */
   after?: number;

@@ -10,9 +10,11 @@ import type {
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
+  DeliveryWithLog,
   DeliveryStatus,
   DigestWindow,
   IntegrationRow,
+  IntegrationStateRow,
   IntegrationState,
   NewDelivery,
   IntegrationBacklog,
@@ -32,6 +34,8 @@ import {
   toDelivery,
   toDigestWindow,
   toIntegrations,
+  toIntegrationState,
+  withLogs,
   type AttemptRowDb,
   type DeliveryRowDb,
   type DigestItemRowDb,
@@ -125,6 +129,11 @@ export class PostgresDeliveries implements DeliveryStore {
       this.#pool.query<{ integration: string; status: DeliveryStatus; n: number }>('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status'),
     ]);
     return toIntegrations(rows.rows, counts.rows);
+  }
+
+  async listIntegrationStates(): Promise<IntegrationStateRow[]> {
+    const { rows } = await this.#pool.query<IntegrationRowDb>('SELECT * FROM integrations ORDER BY name');
+    return rows.map(toIntegrationState);
   }
 
   async backlogByIntegration(): Promise<IntegrationBacklog[]> {
@@ -322,6 +331,25 @@ export class PostgresDeliveries implements DeliveryStore {
       args,
     );
     return rows.map(toDelivery);
+  }
+
+  async listDeliveriesOfEvents(eventIds: readonly string[]): Promise<DeliveryWithLog[]> {
+    const { rows } = await this.#pool.query<DeliveryRowDb>('SELECT * FROM deliveries WHERE event_id = ANY($1::text[]) ORDER BY seq', [eventIds]);
+    return this.#withLogs(rows);
+  }
+
+  async listDeliveriesOfKey(entity: string, key: string, sinceVersion: number): Promise<DeliveryWithLog[]> {
+    const { rows } = await this.#pool.query<DeliveryRowDb>(
+      'SELECT * FROM deliveries WHERE event_id IN (SELECT event_id FROM changes WHERE entity = $1 AND key = $2 AND version >= $3) AND entity = $1 AND key = $2 ORDER BY seq',
+      [entity, key, sinceVersion],
+    );
+    return this.#withLogs(rows);
+  }
+
+  async #withLogs(rows: readonly DeliveryRowDb[]): Promise<DeliveryWithLog[]> {
+    if (rows.length === 0) return [];
+    const attempts = await this.#pool.query<AttemptRowDb>('SELECT * FROM delivery_attempts WHERE delivery_id = ANY($1::text[]) ORDER BY id', [rows.map((r) => r.delivery_id)]);
+    return withLogs(rows, attempts.rows);
   }
 
   async getDelivery(deliveryId: string): Promise<(Delivery & { log: DeliveryAttempt[] }) | undefined> {

@@ -2,8 +2,8 @@
 // their audit trail, event traces.
 import type pg from 'pg';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toEventTrace, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, StoredRecord } from '../types.js';
 
 export class PostgresRecords implements RecordStore {
   readonly #pool: pg.Pool;
@@ -37,5 +37,23 @@ export class PostgresRecords implements RecordStore {
       ),
     ]);
     return toEventTrace(row, changes.rows, deliveries.rows);
+  }
+
+  async listFlowEvents(flowId: string, limit: number): Promise<FlowEvent[]> {
+    const { rows } = await this.#pool.query<InboxRow>('SELECT * FROM inbox WHERE flow_id = $1 ORDER BY seq LIMIT $2', [flowId, limit]);
+    if (rows.length === 0) return [];
+    const changes = await this.#pool.query<FlowChangeRow>(
+      'SELECT event_id, version, rule, changed_parts, diffs, at FROM changes WHERE event_id = ANY($1::text[]) ORDER BY id',
+      [rows.map((r) => r.event_id)],
+    );
+    return toFlowEvents(rows, changes.rows);
+  }
+
+  async listFieldHistory(entity: string, key: string, part: string, field: string, limit: number): Promise<AuditEntry[]> {
+    const { rows } = await this.#pool.query<AuditRow>(
+      'SELECT * FROM audit WHERE entity = $1 AND key = $2 AND part = $3 AND field = $4 ORDER BY id DESC LIMIT $5',
+      [entity, key, part, field, limit],
+    );
+    return rows.map(toAudit).reverse();
   }
 }

@@ -16,9 +16,11 @@ import type {
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
+  DeliveryWithLog,
   DeliveryStatus,
   DigestWindow,
   IntegrationRow,
+  IntegrationStateRow,
   IntegrationState,
   NewDelivery,
   IntegrationBacklog,
@@ -38,6 +40,8 @@ import {
   toDelivery,
   toDigestWindow,
   toIntegrations,
+  toIntegrationState,
+  withLogs,
   type AttemptRowDb,
   type DeliveryRowDb,
   type DigestItemRowDb,
@@ -111,6 +115,10 @@ export class SqliteDeliveries implements DeliveryStore {
     const rows = this.#prepare('SELECT * FROM integrations ORDER BY name').all() as IntegrationRowDb[];
     const counts = this.#prepare('SELECT integration, status, count(*) AS n FROM deliveries GROUP BY integration, status').all() as Array<{ integration: string; status: DeliveryStatus; n: number }>;
     return toIntegrations(rows, counts);
+  }
+
+  async listIntegrationStates(): Promise<IntegrationStateRow[]> {
+    return (this.#prepare('SELECT * FROM integrations ORDER BY name').all() as IntegrationRowDb[]).map(toIntegrationState);
   }
 
   async backlogByIntegration(): Promise<IntegrationBacklog[]> {
@@ -217,6 +225,26 @@ export class SqliteDeliveries implements DeliveryStore {
     if (!row) return undefined;
     const attempts = this.#prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id').all(deliveryId) as AttemptRowDb[];
     return { ...toDelivery(row), log: attempts.map(toAttempt) };
+  }
+
+  async listDeliveriesOfEvents(eventIds: readonly string[]): Promise<DeliveryWithLog[]> {
+    // The ids travel as one JSON array: one statement for any number of them.
+    return this.#withLogs(this.#prepare('SELECT * FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY seq').all(JSON.stringify(eventIds)) as DeliveryRowDb[]);
+  }
+
+  async listDeliveriesOfKey(entity: string, key: string, sinceVersion: number): Promise<DeliveryWithLog[]> {
+    const rows = this
+      .#prepare('SELECT * FROM deliveries WHERE event_id IN (SELECT event_id FROM changes WHERE entity = ? AND key = ? AND version >= ?) AND entity = ? AND key = ? ORDER BY seq')
+      .all(entity, key, sinceVersion, entity, key) as DeliveryRowDb[];
+    return this.#withLogs(rows);
+  }
+
+  #withLogs(rows: readonly DeliveryRowDb[]): DeliveryWithLog[] {
+    if (rows.length === 0) return [];
+    const attempts = this
+      .#prepare('SELECT * FROM delivery_attempts WHERE delivery_id IN (SELECT value FROM json_each(?)) ORDER BY id')
+      .all(JSON.stringify(rows.map((r) => r.delivery_id))) as AttemptRowDb[];
+    return withLogs(rows, attempts);
   }
 
   /** Starts a new cycle for one delivery. */

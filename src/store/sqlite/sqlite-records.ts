@@ -2,8 +2,8 @@
 // one connection: records, their audit trail, event traces.
 import type Database from 'better-sqlite3';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toEventTrace, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, StoredRecord } from '../types.js';
 import { Statements } from './statements.js';
 
 function prepare(db: Database.Database) {
@@ -14,6 +14,12 @@ function prepare(db: Database.Database) {
     deliveriesOfEvent: db.prepare(
       'SELECT delivery_id, integration, status, attempts, total_attempts, last_error, last_status, created_at, completed_at FROM deliveries WHERE event_id = ? ORDER BY seq',
     ),
+    flowEvents: db.prepare('SELECT * FROM inbox WHERE flow_id = ? ORDER BY seq LIMIT ?'),
+    // The ids travel as one JSON array: one statement for any number of them.
+    changesOfEvents: db.prepare(
+      'SELECT event_id, version, rule, changed_parts, diffs, at FROM changes WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY id',
+    ),
+    fieldHistory: db.prepare('SELECT * FROM audit WHERE entity = ? AND key = ? AND part = ? AND field = ? ORDER BY id DESC LIMIT ?'),
   };
 }
 
@@ -45,5 +51,15 @@ export class SqliteRecords implements RecordStore {
     const row = this.#sql.getEvent.get(eventId) as InboxRow | undefined;
     if (!row) return undefined;
     return toEventTrace(row, this.#sql.changesOfEvent.all(eventId) as ChangeTraceRow[], this.#sql.deliveriesOfEvent.all(eventId) as DeliveryTraceRow[]);
+  }
+
+  async listFlowEvents(flowId: string, limit: number): Promise<FlowEvent[]> {
+    const rows = this.#sql.flowEvents.all(flowId, limit) as InboxRow[];
+    if (rows.length === 0) return [];
+    return toFlowEvents(rows, this.#sql.changesOfEvents.all(JSON.stringify(rows.map((r) => r.event_id))) as FlowChangeRow[]);
+  }
+
+  async listFieldHistory(entity: string, key: string, part: string, field: string, limit: number): Promise<AuditEntry[]> {
+    return (this.#sql.fieldHistory.all(entity, key, part, field, limit) as AuditRow[]).map(toAudit).reverse();
   }
 }
