@@ -41,7 +41,7 @@ export const deliveryBody = (d: Delivery) => ({
   completedAt: iso(d.completedAt),
 });
 
-const attemptBody = (a: DeliveryAttempt) => ({ ...a, startedAt: iso(a.startedAt), nextAttemptAt: iso(a.nextAttemptAt) });
+export const attemptBody = (a: DeliveryAttempt) => ({ ...a, startedAt: iso(a.startedAt), nextAttemptAt: iso(a.nextAttemptAt) });
 
 const listQuery = z.object({
   integration: z.string().min(1).optional(),

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { recordAt } from '../engine/time-travel.js';
 import type { Flow } from '../flow/flow.js';
 import type { Store } from '../store/store.js';
-import type { AuditEntry, StoredRecord } from '../store/types.js';
+import type { AuditEntry, EventTrace, StoredRecord } from '../store/types.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sendError } from './api-error.js';
 import { iso } from './iso.js';
@@ -21,7 +21,7 @@ export interface ReadApiOptions {
 
 const recordBody = (r: StoredRecord) => ({ entity: r.entity, key: r.key, version: r.version, parts: r.parts, updatedAt: iso(r.updatedAt) });
 
-const auditBody = (a: AuditEntry) => ({
+export const auditBody = (a: AuditEntry) => ({
   part: a.part,
   field: a.field,
   oldValue: a.oldValue ?? null,
@@ -31,6 +31,18 @@ const auditBody = (a: AuditEntry) => ({
   flowId: a.flowId,
   version: a.version,
   at: iso(a.at),
+});
+
+/** An event as the API shows it, with its changes; each view shows its deliveries its own way. */
+export const eventBody = <E extends Omit<EventTrace, 'deliveries'>>(event: E) => ({
+  ...event,
+  acceptedAt: iso(event.acceptedAt),
+  processedAt: iso(event.processedAt),
+  changes: event.changes.map((c) => ({
+    ...c,
+    at: iso(c.at),
+    diffs: c.diffs.map((d) => ({ part: d.part, field: d.field, oldValue: d.oldValue ?? null, newValue: d.newValue ?? null })),
+  })),
 });
 
 const encodeCursor = (id: number) => Buffer.from(`audit:${id}`).toString('base64url');
@@ -83,17 +95,8 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
   app.get<{ Params: { id: string } }>('/api/v1/events/:id', async (request, reply) => {
     const trace = await store.records.getEvent(request.params.id);
     if (!trace) return sendError(reply, 404, 'EVENT_NOT_FOUND', `no event with id "${request.params.id}"`);
-    return {
-      ...trace,
-      acceptedAt: iso(trace.acceptedAt),
-      processedAt: iso(trace.processedAt),
-      deliveries: trace.deliveries.map((d) => ({ ...d, createdAt: iso(d.createdAt), completedAt: iso(d.completedAt) })),
-      changes: trace.changes.map((c) => ({
-        ...c,
-        at: iso(c.at),
-        diffs: c.diffs.map((d) => ({ part: d.part, field: d.field, oldValue: d.oldValue ?? null, newValue: d.newValue ?? null })),
-      })),
-    };
+    const { deliveries, ...event } = trace;
+    return { ...eventBody(event), deliveries: deliveries.map((d) => ({ ...d, createdAt: iso(d.createdAt), completedAt: iso(d.completedAt) })) };
   });
 
   app.get('/api/v1/parked', async () => ({

@@ -11,6 +11,7 @@ import { keysApiRoutes } from '../api/keys-api.js';
 import { operatorActionRoutes, recordActions } from '../api/operator-actions.js';
 import { readApiRoutes } from '../api/read-api.js';
 import { sourceApiRoutes } from '../api/source-api.js';
+import { traceApiRoutes } from '../api/trace-api.js';
 import { Dispatcher, type Alert, type DispatcherOptions } from '../delivery/dispatcher.js';
 import type { Integration } from '../delivery/integration.js';
 import { createOutbox } from '../delivery/outbox.js';
@@ -337,6 +338,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     await readApiRoutes(api, { store, flow, onUnparked: () => processor.wake() });
     await deliveryApiRoutes(api, { store, integrations: dispatcher.integrations, onChanged: () => dispatcher.wake() });
     await sourceApiRoutes(api, { store, runner: sources });
+    await traceApiRoutes(api, { store, flow, integrations: dispatcher.integrations });
     await keysApiRoutes(api, { store: store.access, access });
     await operatorActionRoutes(api, { store: store.access });
     await healthApiRoutes(api, { store: store.health, monitors, runner: monitorRunner });
