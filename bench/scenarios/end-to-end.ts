@@ -3,7 +3,9 @@
 // under 100 ms with everything delivered.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { startHub } from '../lib/child.js';
+import { Pool } from 'undici';
+import { ADMIN_TOKEN, API_KEY, startHub } from '../lib/child.js';
+import { contactEnvelope } from '../lib/events.js';
 import { percentile, sendAtRate } from '../lib/load.js';
 import { startBenchReceiver, type BenchReceiver } from '../lib/receiver.js';
 import type { BenchContext, Row } from '../lib/report.js';
@@ -27,6 +29,59 @@ export async function measure(hubUrl: string, receiver: BenchReceiver, rate: num
   return { run, complete, delivered: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) };
 }
 
+/**
+ * Events per second from the first POST to the last delivery: `count` events sent 64 at a time,
+ * each to a new key, through a hub that runs alone. Every code path metrics touch is on it
+ * (the events route, processing, delivery attempts, HTTP timing); a scraper reads `/metrics`
+ * once a second while it runs, as a (busy) Prometheus would.
+ */
+async function throughput(hubUrl: string, receiver: BenchReceiver, count: number, prefix: string, scrape: boolean): Promise<number> {
+  const pool = new Pool(hubUrl, { connections: 64, pipelining: 1 });
+  const before = receiver.count;
+  const scraper = scrape
+    ? setInterval(() => {
+        void pool.request({ path: '/metrics', method: 'GET', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.body.text(), () => undefined);
+      }, 1000)
+    : undefined;
+  const started = performance.now();
+  let next = 0;
+  const sender = async () => {
+    while (next < count) {
+      const body = JSON.stringify(contactEnvelope(`${prefix}${next++}`));
+      const answer = await pool.request({ path: '/events', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body });
+      await answer.body.text();
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, sender));
+  await receiver.waitFor(before + count, 60_000);
+  const rate = count / ((performance.now() - started) / 1000);
+  clearInterval(scraper);
+  await pool.close();
+  return rate;
+}
+
+/** The same hub with metrics off and on (CONFLUO_METRICS), alternately, three times each: the medians. */
+async function metricsCost(ctx: BenchContext, receiver: BenchReceiver): Promise<{ off: number; on: number }> {
+  const count = ctx.quick ? 10_000 : 50_000;
+  const rates = { off: [] as number[], on: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    for (const metrics of ['off', 'on'] as const) {
+      const hub = await startHub({
+        dbPath: join(ctx.dir, `e2e-metrics-${metrics}-${round}.db`),
+        env: { SUPPORT_DESK_URL: receiver.url, SUPPORT_DESK_SECRET: `whsec_${randomBytes(24).toString('base64')}`, CONFLUO_METRICS: metrics },
+      });
+      try {
+        await throughput(hub.url, receiver, 1000, `w${metrics}${round}x`, false); // warm-up, not reported
+        rates[metrics].push(await throughput(hub.url, receiver, count, `m${metrics}${round}x`, metrics === 'on'));
+      } finally {
+        await hub.stop();
+      }
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  return { off: median(rates.off), on: median(rates.on) };
+}
+
 export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
   const receiver = await startBenchReceiver();
   const hub = await startHub({
@@ -48,11 +103,22 @@ export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
       best = rate;
     }
     const unit = 'ms';
+    // This hub is done (stopping it again in `finally` is harmless): the comparison runs its own, alone.
+    await hub.stop();
+    const cost = await metricsCost(ctx, receiver);
     return [
       { scenario: 'end-to-end', metric: 'p50 latency at 1,000 events/s', value: fixed.p50, unit },
       { scenario: 'end-to-end', metric: 'p95 latency at 1,000 events/s', value: fixed.p95, unit },
       { scenario: 'end-to-end', metric: 'p99 latency at 1,000 events/s', value: fixed.p99, unit, target: { max: 50 } },
       { scenario: 'end-to-end', metric: 'highest tried rate with p99 < 100 ms, all delivered', value: best, unit: 'events/s', note: tried.join('; ') },
+      {
+        scenario: 'end-to-end',
+        metric: `events/s POST to delivery, ${(ctx.quick ? 10_000 : 50_000).toLocaleString('en-US')} events 64 at a time, metrics on and scraped every second (median of 3, alternating)`,
+        value: cost.on,
+        baseline: cost.off,
+        baselineName: 'the same with CONFLUO_METRICS=off (median of 3)',
+        target: { ratio: 0.97 },
+      },
     ];
   } finally {
     await hub.stop();

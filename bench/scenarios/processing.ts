@@ -11,6 +11,7 @@ import { createOutbox } from '../../src/delivery/outbox.js';
 import { Processor } from '../../src/engine/processor.js';
 import { createAnnouncer } from '../../src/health/announcer.js';
 import { newProcessId, ProcessBeats } from '../../src/hub/process-beats.js';
+import { HubMetrics } from '../../src/observability/metrics.js';
 import { Checkpointer } from '../../src/store/sqlite/checkpointer.js';
 import { SqliteStore } from '../../src/store/sqlite/index.js';
 import { contactEnvelope } from '../lib/events.js';
@@ -36,11 +37,19 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   const keys = 10_000;
 
   // Confluo: the real processor, with the example's support-desk integration writing one delivery per change;
-  // alternately without and with the process's heartbeat (a beat a second, and the look for silent processes) beside it.
+  // alternately without and with the process's heartbeat (a beat a second, and the look for silent processes) beside it,
+  // and with the metrics the hub counts after each commit (as createHub wires them).
   const integrations = integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9', SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
-  const run = async (name: string, heartbeats: boolean) => {
+  const run = async (name: string, heartbeats: boolean, metrics = false) => {
     const store = await filledStore(join(ctx.dir, `${name}.db`), events, keys);
-    const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), { batchSize: BATCH, outbox: createOutbox(integrations) });
+    const counted = metrics
+      ? new HubMetrics({ store, events: [...flow.events.values()].map((t) => t.name), isOwnHandler: () => false, integrations: integrations.map((i) => i.name), monitors: [], log: pino({ level: 'silent' }) })
+      : undefined;
+    const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), {
+      batchSize: BATCH,
+      outbox: createOutbox(integrations),
+      ...(counted ? { onResults: (results, batch) => counted.committed(results, batch) } : {}),
+    });
     const beats = heartbeats
       ? new ProcessBeats(store.health, ['process'], () => [processor.health()], createAnnouncer(integrations), pino({ level: 'silent' }), { id: newProcessId() })
       : undefined;
@@ -59,13 +68,16 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   };
   const without: number[] = [];
   const withBeats: number[] = [];
+  const withMetrics: number[] = [];
   for (let round = 0; round < 3; round++) {
     without.push(await run(`processing-${round}`, false));
     withBeats.push(await run(`processing-beats-${round}`, true));
+    withMetrics.push(await run(`processing-metrics-${round}`, false, true));
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   const confluoRate = median(without);
   const heartbeatRate = median(withBeats);
+  const metricsRate = median(withMetrics);
 
   // The storage limit: the same rows written straight into the same schema.
   const baseStore = await filledStore(join(ctx.dir, 'raw.db'), events, keys);
@@ -116,5 +128,6 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   return [
     { scenario: 'processing', metric: `events/s, ${events.toLocaleString('en-US')} events over ${keys.toLocaleString('en-US')} keys`, value: confluoRate, baseline: rawRate, baselineName: 'raw prepared inserts of the same rows', target: { value: 20_000, ratio: 0.25 } },
     { scenario: 'processing', metric: 'events/s with heartbeats on (median of 3, alternating)', value: heartbeatRate, baseline: confluoRate, baselineName: 'the same without heartbeats (median of 3)', target: { ratio: 0.98 } },
+    { scenario: 'processing', metric: 'events/s with metrics on (median of 3, alternating)', value: metricsRate, baseline: confluoRate, baselineName: 'the same with metrics off (median of 3)', target: { ratio: 0.97 } },
   ];
 }
