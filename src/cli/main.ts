@@ -9,6 +9,7 @@ import { listParked, migrate, showCredentials, showEvent, unpark } from './opera
 import { start } from './start.js';
 import { showStatus } from './status-command.js';
 import { listMonitors, listTransitions, setMonitor } from './monitor-commands.js';
+import { lineageCommand, traceCommand } from './trace-commands.js';
 import { DEFAULTS } from '../hub/config.js';
 
 export function program(): Command {
@@ -48,6 +49,19 @@ export function program(): Command {
 
   const events = cli.command('events').description('accepted events');
   events.command('show <id>').description("an event's status and the changes it made").option(...dbOption).option(...configOption).action(showEvent);
+
+  cli
+    .command('trace <id>')
+    .description('a flow (or the flow of an event id) as a tree: source run, events, changes, deliveries, attempts')
+    .option('--json', 'print JSON (as GET /api/v1/flows/<flowId>)')
+    .option(...dbOption).option(...configOption)
+    .action(traceCommand);
+  cli
+    .command('lineage <entity> <key> <field>')
+    .description('every value a field (<part>.<field>) has had, where each went, and what each integration last received')
+    .option('--json', 'print JSON (as GET /api/v1/entities/<entity>/<key>/lineage)')
+    .option(...dbOption).option(...configOption)
+    .action(lineageCommand);
 
   const deliveries = cli.command('deliveries').description('outbound deliveries and their attempts');
   deliveries
