@@ -12,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineIntegration, skip } from '../src/delivery/integration.js';
 import { restSink } from '../src/delivery/sinks/rest-sink.js';
+import { resolveSettings } from '../src/hub/config.js';
+import { hubOptionsFrom } from '../src/hub/create-hub.js';
 import { defineMonitor } from '../src/health/monitor.js';
 import { defineSource } from '../src/sources/source.js';
 import { customDriver, type SourceDriver } from '../src/sources/source-driver.js';
@@ -269,6 +271,17 @@ describe('GET /metrics', () => {
     expect((await scrape(t.url)).status).toBe(200);
     const off = await hub({ metrics: false });
     expect((await scrape(off.url)).status).toBe(404);
+  });
+
+  it('reads CONFLUO_METRICS and CONFLUO_METRICS_TOKEN from the environment, on by default', () => {
+    const options = (env: NodeJS.ProcessEnv) => {
+      const { metrics, metricsToken } = hubOptionsFrom(resolveSettings({ flow: ledgerFlow }, env), { store: {} as never, apiKeys: [], adminTokens: [] });
+      return { metrics, metricsToken };
+    };
+    expect(options({})).toEqual({ metrics: true, metricsToken: undefined });
+    expect(options({ CONFLUO_METRICS: 'off', CONFLUO_METRICS_TOKEN: 'cmet_x' })).toEqual({ metrics: false, metricsToken: 'cmet_x' });
+    expect(options({ CONFLUO_METRICS: 'on' }).metrics).toBe(true);
+    expect(() => options({ CONFLUO_METRICS: 'maybe' })).toThrow(/CONFLUO_METRICS must be on or off, got "maybe"/);
   });
 
   it('keeps the counters of two hubs in one process apart', async () => {
