@@ -13,9 +13,10 @@ import { endToEnd } from './scenarios/end-to-end.js';
 import { alternative } from './scenarios/alternative.js';
 import { memory } from './scenarios/memory.js';
 import { postgres } from './scenarios/postgres.js';
+import { tracing } from './scenarios/tracing.js';
 import { writeBenchmarksMd } from './lib/markdown.js';
 
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd, alternative, memory, postgres };
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = { ingest, processing, delivery, 'end-to-end': endToEnd, alternative, memory, postgres, tracing };
 
 async function main() {
   const args = process.argv.slice(2);
