@@ -46,7 +46,7 @@ function traceTree(trace: FlowTrace): Node {
       ...e.deliveries.map((d) => ({
         text: `delivery ${d.deliveryId} → ${d.integration}  ${status(d.status)}${d.lastError && d.attemptLog.length === 0 ? `  (${d.lastError})` : ''}`,
         children: d.attemptLog.map((a) => ({
-          text: `attempt ${a.attempt} ${a.startedAt}  ${status(a.outcome)}  ${a.status === null ? 'no answer' : `HTTP ${a.status}`}  ${a.durationMs} ms${a.error ? `  ${a.error}` : ''}`,
+          text: `attempt ${a.attempt} ${a.startedAt}  ${status(a.outcome)}  ${a.status === null ? 'no answer' : `HTTP ${a.status}`}  ${a.durationMs} ms${a.error && a.error !== `HTTP ${a.status}` ? `  ${a.error}` : ''}`,
         })),
       })),
     ],
