@@ -81,11 +81,13 @@ async function processingCost(ctx: BenchContext, collectorUrl: string): Promise<
   const off: number[] = [];
   const context: number[] = [];
   const on: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    off.push(await run(`tracing-off-${round}`, false, false));
-    context.push(await run(`tracing-context-${round}`, true, false));
-    on.push(await run(`tracing-on-${round}`, true, true));
-  }
+  const variants = [
+    () => run(`tracing-off-${off.length}`, false, false).then((rate) => off.push(rate)),
+    () => run(`tracing-context-${context.length}`, true, false).then((rate) => context.push(rate)),
+    () => run(`tracing-on-${on.length}`, true, true).then((rate) => on.push(rate)),
+  ];
+  // Each round starts with the next variant: a fixed order showed as a cost of whichever ran later.
+  for (let round = 0; round < 3; round++) for (let i = 0; i < variants.length; i++) await variants[(round + i) % variants.length]!();
   const offRate = median(off);
   const metric = (what: string) => `events/s ${what} (median of 3, alternating)`;
   return [
@@ -116,8 +118,10 @@ async function endToEndCost(ctx: BenchContext, collectorUrl: string): Promise<Ro
   const on: Array<{ p50: number; p99: number }> = [];
   try {
     for (let round = 0; round < 3; round++) {
-      off.push(await run(`off${round}`, false));
+      const first = round % 2 === 0;
+      if (first) off.push(await run(`off${round}`, false));
       on.push(await run(`on${round}`, true));
+      if (!first) off.push(await run(`off${round}`, false));
     }
   } finally {
     await receiver.close();
