@@ -21,6 +21,7 @@ const ALLOWED: Record<'sqlite' | 'postgres', ReadonlyArray<{ line: string; why: 
     { line: 'index inbox_by_key on inbox (entity, key, seq)', why: "a claim reads each leased key's queue by key; SQLite claims in seq order alone and dropped it (v4)" },
     { line: 'column deliveries.lease_until', why: 'deliveries leased across processes; SQLite keeps its leases in process memory (sqlite-deliveries.ts)' },
     { line: 'column deliveries.lease_owner', why: 'see deliveries.lease_until' },
+    { line: 'index inbox_by_flow on inbox (flow_id, seq)', why: 'a flow trace reads a flow\'s events; on SQLite the index more than halved accepts and a scan serves an operator (schema 9)' },
   ],
 };
 

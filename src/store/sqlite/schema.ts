@@ -317,11 +317,4 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX deliveries_dead ON deliveries (integration) WHERE status = 'dead';
     `,
   },
-  {
-    version: 9,
-    name: 'inbox: an index by flow id (a flow trace reads a flow\'s events)',
-    sql: `
-      CREATE INDEX inbox_by_flow ON inbox (flow_id, seq);
-    `,
-  },
 ];
