@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { ADMIN_TOKEN, API_KEY, startHub } from '../lib/child.js';
+import { median } from '../lib/processing.js';
 import { contactEnvelope } from '../lib/events.js';
 import { percentile, sendAtRate } from '../lib/load.js';
 import { startBenchReceiver, type BenchReceiver } from '../lib/receiver.js';
@@ -78,7 +79,6 @@ async function metricsCost(ctx: BenchContext, receiver: BenchReceiver): Promise<
       }
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   return { off: median(rates.off), on: median(rates.on) };
 }
 

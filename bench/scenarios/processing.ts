@@ -13,24 +13,11 @@ import { createAnnouncer } from '../../src/health/announcer.js';
 import { newProcessId, ProcessBeats } from '../../src/hub/process-beats.js';
 import { HubMetrics } from '../../src/observability/metrics.js';
 import { Checkpointer } from '../../src/store/sqlite/checkpointer.js';
-import { SqliteStore } from '../../src/store/sqlite/index.js';
-import { contactEnvelope } from '../lib/events.js';
+import { drain, filledStore, median } from '../lib/processing.js';
 import type { BenchContext, Row } from '../lib/report.js';
 
 const BATCH = 1000; // the processor's default batch size
 
-async function filledStore(path: string, events: number, keys: number) {
-  const store = new SqliteStore({ path });
-  await store.init();
-  for (let i = 0; i < events; i += 5000) {
-    const chunk = Array.from({ length: Math.min(5000, events - i) }, (_, j) => {
-      const e = contactEnvelope(String((i + j) % keys));
-      return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % keys}`, envelope: e, acceptedAt: Date.now() };
-    });
-    await store.inbox.accept(chunk);
-  }
-  return store;
-}
 
 export async function processing(ctx: BenchContext): Promise<Row[]> {
   const events = ctx.quick ? 20_000 : 200_000;
@@ -54,14 +41,7 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
       ? new ProcessBeats(store.health, ['process'], () => [processor.health()], createAnnouncer(integrations), pino({ level: 'silent' }), { id: newProcessId() })
       : undefined;
     await beats?.start();
-    const started = performance.now();
-    let done = 0;
-    while (done < events) {
-      const n = await processor.runOnce();
-      if (n === 0) break;
-      done += n;
-    }
-    const rate = done / ((performance.now() - started) / 1000);
+    const rate = await drain(processor, events);
     await beats?.stop();
     await store.close();
     return rate;
@@ -74,7 +54,6 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
     withBeats.push(await run(`processing-beats-${round}`, true));
     withMetrics.push(await run(`processing-metrics-${round}`, false, true));
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   const confluoRate = median(without);
   const heartbeatRate = median(withBeats);
   const metricsRate = median(withMetrics);

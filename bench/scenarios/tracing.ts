@@ -13,15 +13,13 @@ import { integrationsFromEnv } from '../../examples/customer-sync/integrations.j
 import { createOutbox } from '../../src/delivery/outbox.js';
 import { Processor } from '../../src/engine/processor.js';
 import { startTracing } from '../../src/observability/tracing.js';
-import { SqliteStore } from '../../src/store/sqlite/index.js';
 import { startHub } from '../lib/child.js';
-import { contactEnvelope } from '../lib/events.js';
 import { startBenchReceiver } from '../lib/receiver.js';
+import { drain, filledStore, median } from '../lib/processing.js';
 import type { BenchContext, Row } from '../lib/report.js';
 import { measure } from './end-to-end.js';
 
 const TRACEPARENT = `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-${'00f067aa0ba902b7'}-01`;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /** An OTLP/HTTP receiver that takes every export and answers 200. */
 async function startCollector(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -50,30 +48,14 @@ async function processingCost(ctx: BenchContext, collectorUrl: string): Promise<
   const keys = 10_000;
   const integrations = integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9', SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
   const run = async (name: string, traced: boolean, exported: boolean) => {
-    const store = new SqliteStore({ path: join(ctx.dir, `${name}.db`) });
-    await store.init();
-    for (let i = 0; i < events; i += 5000) {
-      const chunk = Array.from({ length: Math.min(5000, events - i) }, (_, j) => {
-        const e = contactEnvelope(String((i + j) % keys));
-        const envelope = traced ? { ...e, metadata: { traceparent: TRACEPARENT } } : e;
-        return { eventId: e.id, name: e.name, version: 1, flowId: e.flowId, entity: 'customer', key: `CC-${(i + j) % keys}`, envelope, acceptedAt: Date.now() };
-      });
-      await store.inbox.accept(chunk);
-    }
+    const store = await filledStore(join(ctx.dir, `${name}.db`), events, keys, traced ? { traceparent: TRACEPARENT } : undefined);
     const spans = exported ? await startTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl } }) : undefined;
     const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), {
       batchSize: 1000,
       outbox: createOutbox(integrations),
       ...(spans ? { tracer: { start: (event, now) => spans.process(event, now, flow) } } : {}),
     });
-    const started = performance.now();
-    let done = 0;
-    while (done < events) {
-      const n = await processor.runOnce();
-      if (n === 0) break;
-      done += n;
-    }
-    const rate = done / ((performance.now() - started) / 1000);
+    const rate = await drain(processor, events);
     await spans?.close();
     await store.close();
     return rate;
