@@ -9,7 +9,7 @@ import type { Monitor } from '../health/monitor.js';
 import type { HealthStore } from '../store/health-store.js';
 import { describeIssues } from '../validation/field-issues.js';
 import { sendError } from './api-error.js';
-import { healthView, monitorBody } from './health-view.js';
+import { healthView, monitorBodies, monitorBody } from './health-view.js';
 import { iso } from './iso.js';
 
 export interface HealthApiOptions {
@@ -46,9 +46,7 @@ export async function healthApiRoutes(app: FastifyInstance, options: HealthApiOp
   app.get('/api/v1/health', { config: { scope: 'admin' } }, async () => healthView(store, monitors));
 
   app.get('/api/v1/monitors', async () => {
-    const rows = new Map((await store.listMonitors()).filter((r) => r.kind !== 'process').map((r) => [r.name, r]));
-    const names = [...new Set([...configured.keys(), ...rows.keys()])].sort();
-    return { items: names.map((name) => monitorBody(rows.get(name), configured.get(name), name)) };
+    return { items: monitorBodies(await store.listMonitors(), monitors) };
   });
 
   app.get<{ Params: { name: string } }>('/api/v1/monitors/:name', async (request, reply) => {

@@ -49,6 +49,18 @@ export const monitorBody = (row: MonitorRow | undefined, monitor: Monitor | unde
   ...configBody(monitor),
 });
 
+/**
+ * Every monitor worth listing, sorted by name: those the config defines (checked yet or not) and
+ * those recorded (one removed from the config stays listed). The processes' own monitors are left
+ * out: they are shown as processes.
+ */
+export function monitorBodies(rows: readonly MonitorRow[], monitors: readonly Monitor[]) {
+  const recorded = new Map(rows.filter((r) => r.kind !== 'process').map((r) => [r.name, r]));
+  const configured = new Map(monitors.map((m) => [m.name, m]));
+  const names = [...new Set([...configured.keys(), ...recorded.keys()])].sort();
+  return names.map((name) => monitorBody(recorded.get(name), configured.get(name), name));
+}
+
 export function overallStatus(processes: readonly ProcessRow[], monitors: ReadonlyArray<{ state: MonitorState }>): OverallStatus {
   const loops = processes.filter((p) => p.state === 'up').flatMap((p) => p.loops);
   if (processes.some((p) => p.state === 'down') || monitors.some((m) => DOWN_STATES.has(m.state))) return 'down';
@@ -63,15 +75,12 @@ export function overallStatus(processes: readonly ProcessRow[], monitors: Readon
  */
 export async function healthView(store: HealthStore, monitors: readonly Monitor[], options: { configKnown: boolean } = { configKnown: true }) {
   const [{ now, processes }, rows] = await Promise.all([store.listProcesses(Date.now() - SHOW_ENDED_MS), store.listMonitors()]);
-  const byName = new Map(rows.filter((r) => r.kind !== 'process').map((r) => [r.name, r]));
-  const configured = new Map(monitors.map((m) => [m.name, m]));
-  const names = [...new Set([...configured.keys(), ...byName.keys()])].sort();
-  const monitorBodies = names.map((name) => monitorBody(byName.get(name), configured.get(name), name));
+  const listed = monitorBodies(rows, monitors);
   return {
-    status: overallStatus(processes, options.configKnown ? monitorBodies.filter((m) => m.configured) : monitorBodies),
+    status: overallStatus(processes, options.configKnown ? listed.filter((m) => m.configured) : listed),
     at: iso(now),
     processes: processes.map(processBody),
-    monitors: monitorBodies,
+    monitors: listed,
   };
 }
 

@@ -2,7 +2,7 @@
 // each monitor's state, a monitor's transitions (paged), and pause / resume
 // (recorded as operator actions; a paused monitor announces nothing).
 import pino from 'pino';
-import { monitorBody } from '../api/health-view.js';
+import { monitorBodies } from '../api/health-view.js';
 import { ConfigError } from '../errors/index.js';
 import { createAnnouncer } from '../health/announcer.js';
 import { MonitorRunner } from '../health/monitor-runner.js';
@@ -24,10 +24,7 @@ function configured(where: Location, flags: StoreFlags) {
 export async function listMonitors(flags: StoreFlags & { json?: boolean }): Promise<void> {
   await withStore(flags, async (store, where) => {
     const monitors: Monitor[] = configured(where, flags)?.monitors ?? [];
-    const rows = new Map((await store.health.listMonitors()).filter((r) => r.kind !== 'process').map((r) => [r.name, r]));
-    const byName = new Map(monitors.map((m) => [m.name, m]));
-    const names = [...new Set([...byName.keys(), ...rows.keys()])].sort();
-    const items = names.map((name) => monitorBody(rows.get(name), byName.get(name), name));
+    const items = monitorBodies(await store.health.listMonitors(), monitors);
     if (flags.json) return out(JSON.stringify({ items }, null, 2));
     if (items.length === 0) return out('no monitors: define them with defineMonitor in the config (pass --config to show ones not checked yet)');
     out(
