@@ -12,6 +12,8 @@ export interface Child {
   url: string;
   /** Peak and current resident set size of the child, in MiB (from /proc). */
   memory(): { rssMiB: number; peakMiB: number };
+  /** CPU time the child has used so far, every thread counted, in seconds (from /proc). */
+  cpuSeconds(): number;
   /** Calls `listener` with every stdout line printed after the child started listening. */
   onLine(listener: (line: string) => void): void;
   stop(): Promise<void>;
@@ -29,6 +31,14 @@ export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
+}
+
+/** User plus system CPU time of a process and all its threads, in seconds (Linux: /proc, in clock ticks of 1/100 s). */
+export function cpuSecondsOf(pid: number): number {
+  // The fields after the command name (which may hold spaces) start at the state, field 3: utime and stime are fields 14 and 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker = /"url":"(http:\/\/[^"]+)"|LISTENING (http:\/\/\S+)/): Promise<Child> {
@@ -59,6 +69,7 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker =
         process: child,
         url: (match[1] ?? match[2]) as string,
         memory: () => memoryOf(child.pid as number),
+        cpuSeconds: () => cpuSecondsOf(child.pid as number),
         stop: () =>
           new Promise((done) => {
             if (child.exitCode !== null) return done();

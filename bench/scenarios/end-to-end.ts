@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { ADMIN_TOKEN, API_KEY, startHub } from '../lib/child.js';
+import { metricsWorkPerEvent } from '../lib/metrics-work.js';
 import { median } from '../lib/processing.js';
 import { contactEnvelope } from '../lib/events.js';
 import { percentile, sendAtRate } from '../lib/load.js';
@@ -61,25 +62,50 @@ async function throughput(hubUrl: string, receiver: BenchReceiver, count: number
   return rate;
 }
 
-/** The same hub with metrics off and on (CONFLUO_METRICS), alternately, three times each: the medians. */
-async function metricsCost(ctx: BenchContext, receiver: BenchReceiver): Promise<{ off: number; on: number }> {
+interface MetricsCost {
+  /** Events/s, the median of the rounds. */
+  off: number;
+  on: number;
+  /** The off rounds' lowest and highest rates: how far apart identical hubs land on this machine. */
+  offRange: [number, number];
+  /** Hub CPU time per event, every thread counted, in microseconds (medians). */
+  cpuOff: number;
+  cpuOn: number;
+  /** The metrics hooks' own work per event, timed directly, in microseconds. */
+  work: number;
+}
+
+/** The same hub with metrics off and on (CONFLUO_METRICS), alternately: the medians, and the hub's CPU per event. */
+async function metricsCost(ctx: BenchContext, receiver: BenchReceiver): Promise<MetricsCost> {
   const count = ctx.quick ? 10_000 : 50_000;
+  const rounds = ctx.quick ? 3 : 5;
   const rates = { off: [] as number[], on: [] as number[] };
-  for (let round = 0; round < 3; round++) {
-    for (const metrics of ['off', 'on'] as const) {
+  const cpu = { off: [] as number[], on: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    // Off first in even rounds, on first in odd ones: neither always runs on a warmer machine.
+    for (const metrics of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
       const hub = await startHub({
         dbPath: join(ctx.dir, `e2e-metrics-${metrics}-${round}.db`),
         env: { SUPPORT_DESK_URL: receiver.url, SUPPORT_DESK_SECRET: `whsec_${randomBytes(24).toString('base64')}`, CONFLUO_METRICS: metrics },
       });
       try {
         await throughput(hub.url, receiver, 1000, `w${metrics}${round}x`, false); // warm-up, not reported
+        const cpuBefore = hub.cpuSeconds();
         rates[metrics].push(await throughput(hub.url, receiver, count, `m${metrics}${round}x`, metrics === 'on'));
+        cpu[metrics].push(((hub.cpuSeconds() - cpuBefore) * 1e6) / count);
       } finally {
         await hub.stop();
       }
     }
   }
-  return { off: median(rates.off), on: median(rates.on) };
+  return {
+    off: median(rates.off),
+    on: median(rates.on),
+    offRange: [Math.min(...rates.off), Math.max(...rates.off)],
+    cpuOff: median(cpu.off),
+    cpuOn: median(cpu.on),
+    work: metricsWorkPerEvent(),
+  };
 }
 
 export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
@@ -113,10 +139,18 @@ export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
       { scenario: 'end-to-end', metric: 'highest tried rate with p99 < 100 ms, all delivered', value: best, unit: 'events/s', note: tried.join('; ') },
       {
         scenario: 'end-to-end',
-        metric: `events/s POST to delivery, ${(ctx.quick ? 10_000 : 50_000).toLocaleString('en-US')} events 64 at a time, metrics on and scraped every second (median of 3, alternating)`,
+        metric: `events/s POST to delivery, ${(ctx.quick ? 10_000 : 50_000).toLocaleString('en-US')} events 64 at a time, metrics on and scraped every second (median of ${ctx.quick ? 3 : 5}, alternating)`,
         value: cost.on,
         baseline: cost.off,
-        baselineName: 'the same with CONFLUO_METRICS=off (median of 3)',
+        baselineName: `the same with CONFLUO_METRICS=off (median of ${ctx.quick ? 3 : 5})`,
+        note: `identical hubs land far apart here: the off rounds ranged ${Math.round(cost.offRange[0])}-${Math.round(cost.offRange[1])} events/s; the row below is the measure of the metrics' cost`,
+      },
+      {
+        scenario: 'end-to-end',
+        metric: `events per hub CPU-second with metrics on: the hub's CPU per event with metrics off plus the metrics hooks' own ${cost.work.toFixed(2)} µs, timed directly`,
+        value: 1e6 / (cost.cpuOff + cost.work),
+        baseline: 1e6 / cost.cpuOff,
+        baselineName: `metrics off: ${cost.cpuOff.toFixed(0)} µs of hub CPU per event (with metrics on, measured: ${cost.cpuOn.toFixed(0)} µs)`,
         target: { ratio: 0.97 },
       },
     ];
