@@ -83,6 +83,21 @@ export function describeDeliveryStoreContract(driver: string, open: () => Promis
       expect((await claim(T0 + 2400, 10, true, 'w3')).map((d) => d.deliveryId)).toEqual([a2.deliveryId, b1.deliveryId]);
     });
 
+    it('with ordered claims, a long queue behind one key in flight does not hide the keys after it', async () => {
+      // 300 changes of A, the oldest: its head goes out and the other 299 must wait for it.
+      // Ids and times of their own: 302 turns of the shared counter would push the later tests' deliveries past their claim times.
+      const queued = (key: string, i: number): NewDelivery => ({ deliveryId: `q-${i}`, integration: 'desk', kind: 'change', entity: 'customer', key, eventId: `qe-${i}`, version: i + 1, request: { body: { i } }, status: 'pending', createdAt: T0 + i });
+      const queue = Array.from({ length: 300 }, (_, i) => queued('A', i));
+      const [b1, c1] = [queued('B', 300), queued('C', 301)];
+      await write(store, [...queue, b1, c1]);
+      expect((await claim(T0 + 1000, 1, true)).map((d) => d.deliveryId)).toEqual([queue[0]!.deliveryId]);
+      // The oldest due deliveries are all A's, held back: B and C are found past them, in order.
+      expect((await claim(T0 + 1000, 1, true, 'w2')).map((d) => d.deliveryId)).toEqual([b1.deliveryId]);
+      expect((await claim(T0 + 1000, 5, true, 'w3')).map((d) => d.deliveryId)).toEqual([c1.deliveryId]);
+      await store.deliveries.settleAttempts([settlement(queue[0]!.deliveryId, 'w1')], T0 + 1100);
+      expect((await claim(T0 + 1200, 5, true, 'w4')).map((d) => d.deliveryId)).toEqual([queue[1]!.deliveryId]);
+    });
+
     it('settles attempts only for the lease holder, logs them, and tracks the failure streak', async () => {
       const [a, b] = [newDelivery('A'), newDelivery('B')];
       await write(store, [a, b]);

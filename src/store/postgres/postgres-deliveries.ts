@@ -170,20 +170,23 @@ export class PostgresDeliveries implements DeliveryStore {
       const claimed: Delivery[] = [];
       for (const request of wanted) {
         // Ordered: only each key's oldest pending delivery may go; one in flight or waiting to retry
-        // holds the later ones back. The heads come from one ordered pass over the pending-by-key
-        // index (an anti-join per candidate was quadratic in a key's backlog). FOR UPDATE re-checks
-        // the conditions on `d` against the row's latest version, so a head another worker settled
-        // or leased meanwhile is skipped, never a later delivery of its key.
-        // MATERIALIZED: computed once, whatever the planner guesses of a young table's statistics.
-        const heads = request.ordered
-          ? `heads AS MATERIALIZED (SELECT DISTINCT ON (key) seq FROM deliveries WHERE status = 'pending' AND integration = $1 ORDER BY key, seq),`
+        // holds the later ones back. The due deliveries are read oldest first and each is checked
+        // against its key's oldest pending one, so a claim reads only as far as it must to fill its
+        // limit. The check is a subquery on purpose: run per row with the row's key, it is one probe
+        // of the pending-by-key index, the one index that gives a key's pending deliveries in seq
+        // order (a young table's statistics make every index look alike, and another would read
+        // every pending delivery of the integration per row, as an anti-join did). Finding every
+        // key's head first made each claim read the whole pending backlog.
+        // FOR UPDATE re-checks the conditions on `d` against the row's latest version, so a
+        // delivery another worker settled or leased meanwhile is skipped.
+        const head = request.ordered
+          ? `AND d.seq = (SELECT e.seq FROM deliveries e WHERE e.integration = d.integration AND e.key = d.key AND e.status = 'pending' ORDER BY e.seq LIMIT 1)`
           : '';
-        const candidates = request.ordered ? 'heads h JOIN deliveries d ON d.seq = h.seq' : 'deliveries d';
         const { rows } = await client.query<unknown[]>({
           rowMode: 'array',
-          text: `WITH ${heads} due AS (
-             SELECT d.seq FROM ${candidates}
-             WHERE d.status = 'pending' AND d.integration = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2)
+          text: `WITH due AS (
+             SELECT d.seq FROM deliveries d
+             WHERE d.status = 'pending' AND d.integration = $1 AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until <= $2) ${head}
                AND EXISTS (SELECT 1 FROM integrations i WHERE i.name = d.integration AND i.state = 'active')
              ORDER BY d.next_attempt_at, d.seq LIMIT $3
              FOR UPDATE OF d SKIP LOCKED)
