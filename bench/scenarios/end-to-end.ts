@@ -8,13 +8,28 @@ import { ADMIN_TOKEN, API_KEY, startHub } from '../lib/child.js';
 import { metricsWorkPerEvent } from '../lib/metrics-work.js';
 import { median } from '../lib/processing.js';
 import { contactEnvelope } from '../lib/events.js';
-import { percentile, sendAtRate } from '../lib/load.js';
+import { NEW_KEYS, percentile, REUSED_KEYS, sendAtRate, type KeyShape } from '../lib/load.js';
 import { startBenchReceiver, type BenchReceiver } from '../lib/receiver.js';
 import type { BenchContext, Row } from '../lib/report.js';
 
-export async function measure(hubUrl: string, receiver: BenchReceiver, rate: number, seconds: number, prefix: string) {
+/**
+ * Seconds at 1,000 events/s sent to a new hub before anything is timed. A hub's first seconds
+ * run code not yet compiled by the JIT: one second at 200 events/s left the first timed window
+ * at p50 0.5-2.4 s on PostgreSQL while the next one, same hub, read 50-120 ms (2026-12-03).
+ */
+export const WARM_UP_SECONDS = 3;
+
+/** How the rows name the reused-keys shape. */
+export const REUSED_LABEL = 'keys reused: 2,000 customers, each updated about every 2 s';
+
+/** A note for a p99 row whose events did not all arrive within 15 s of the last send: its percentiles cover only those that did. */
+export function incomplete(result: { complete: boolean; delivered: number; run: { sent: number } }): { note?: string } {
+  return result.complete ? {} : { note: `${result.delivered.toLocaleString('en-US')} of ${result.run.sent.toLocaleString('en-US')} delivered within 15 s of the last send` };
+}
+
+export async function measure(hubUrl: string, receiver: BenchReceiver, rate: number, seconds: number, prefix: string, keys: KeyShape = NEW_KEYS) {
   const before = receiver.count;
-  const run = await sendAtRate(hubUrl, rate, seconds, prefix);
+  const run = await sendAtRate(hubUrl, rate, seconds, prefix, keys);
   const expected = run.sent - run.failed;
   let complete = true;
   try {
@@ -115,9 +130,11 @@ export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
     env: { SUPPORT_DESK_URL: receiver.url, SUPPORT_DESK_SECRET: `whsec_${randomBytes(24).toString('base64')}` },
   });
   try {
-    await measure(hub.url, receiver, 200, 1, 'warm'); // JIT and connection warm-up, not reported
+    await measure(hub.url, receiver, 1000, WARM_UP_SECONDS, 'warm'); // JIT and connection warm-up, not reported
     const fixed = await measure(hub.url, receiver, 1000, ctx.quick ? 5 : 30, 'fixed');
     if (fixed.run.failed > 0) throw new Error(`${fixed.run.failed} events were not accepted at 1,000/s`);
+    const reused = await measure(hub.url, receiver, 1000, ctx.quick ? 5 : 30, 'reused', REUSED_KEYS);
+    if (reused.run.failed > 0) throw new Error(`${reused.run.failed} events were not accepted at 1,000/s (keys reused)`);
 
     let best = 0;
     const tried: string[] = [];
@@ -135,7 +152,10 @@ export async function endToEnd(ctx: BenchContext): Promise<Row[]> {
     return [
       { scenario: 'end-to-end', metric: 'p50 latency at 1,000 events/s', value: fixed.p50, unit },
       { scenario: 'end-to-end', metric: 'p95 latency at 1,000 events/s', value: fixed.p95, unit },
-      { scenario: 'end-to-end', metric: 'p99 latency at 1,000 events/s', value: fixed.p99, unit, target: { max: 50 } },
+      { scenario: 'end-to-end', metric: 'p99 latency at 1,000 events/s', value: fixed.p99, unit, target: { max: 50 }, ...incomplete(fixed) },
+      { scenario: 'end-to-end', metric: `p50 latency at 1,000 events/s, ${REUSED_LABEL}`, value: reused.p50, unit },
+      { scenario: 'end-to-end', metric: `p95 latency at 1,000 events/s, ${REUSED_LABEL}`, value: reused.p95, unit },
+      { scenario: 'end-to-end', metric: `p99 latency at 1,000 events/s, ${REUSED_LABEL}`, value: reused.p99, unit, target: { max: 50 }, ...incomplete(reused) },
       { scenario: 'end-to-end', metric: 'highest tried rate with p99 < 100 ms, all delivered', value: best, unit: 'events/s', note: tried.join('; ') },
       {
         scenario: 'end-to-end',
