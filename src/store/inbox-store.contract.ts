@@ -39,6 +39,27 @@ export function describeInboxStoreContract(driver: string, open: () => Promise<S
       expect(batch.records.get(recordId('customer', 'CC-2'))).toEqual(existing);
     });
 
+    it("with several entities, hands out and updates the record of each event's own entity and key only", async () => {
+      // Both entities hold both keys: looking records up by entity and key separately must not mix them.
+      const stored = [
+        record('K1', 1, { contact: { name: 'customer K1' } }),
+        record('K2', 1, { contact: { name: 'customer K2' } }),
+        { ...record('K1', 1, { contact: { name: 'account K1' } }), entity: 'account' },
+        { ...record('K2', 1, { contact: { name: 'account K2' } }), entity: 'account' },
+      ];
+      await store.inbox.commitBatch({ ...emptyBatch(), records: stored.map((r) => ({ record: r, expectedVersion: 0 })) });
+      await store.inbox.accept([inboxEvent('K1'), inboxEvent('K2', { entity: 'account' })]);
+
+      const batch = await store.inbox.claimBatch(10);
+      const wanted = [recordId('customer', 'K1'), recordId('account', 'K2')];
+      expect(wanted.map((id) => batch.records.get(id)?.parts)).toEqual([{ contact: { name: 'customer K1' } }, { contact: { name: 'account K2' } }]);
+
+      const updated = [stored[0]!, stored[3]!].map((r) => ({ record: { ...r, version: 2, parts: { contact: { name: `${r.entity} ${r.key} v2` } } }, expectedVersion: 1 }));
+      await store.inbox.commitBatch({ ...emptyBatch(), records: updated });
+      const versions = await Promise.all(stored.map((r) => store.records.getRecord(r.entity, r.key).then((got) => got?.version)));
+      expect(versions).toEqual([2, 1, 1, 2]);
+    });
+
     it('commits record, audit, change, jobs and statuses together', async () => {
       const [e] = [inboxEvent('CC-1')];
       const [accepted] = await store.inbox.accept([e!]);

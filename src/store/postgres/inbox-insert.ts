@@ -1,7 +1,7 @@
 // Writing events into the inbox, shared by `accept` and source page commits.
 import type pg from 'pg';
 import type { AcceptOutcome, NewInboxEvent } from '../types.js';
-import { CHANNELS, jsonRows, LOCKS } from './connection.js';
+import { CHANNELS, jsonRows, LOCKS, named } from './connection.js';
 
 const INBOX_ROWS = jsonRows(1, { event_id: 'text', name: 'text', version: 'int', flow_id: 'text', entity: 'text', key: 'text', envelope: 'text', accepted_at: 'bigint' });
 
@@ -19,14 +19,14 @@ export async function insertInbox(client: pg.ClientBase, events: readonly NewInb
   const entities = events.map((e) => e.entity);
   const keys = events.map((e) => e.key);
   await client.query(
-    `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(e || '/' || k) AS h FROM unnest($2::text[], $3::text[]) AS u(e, k) ORDER BY h) AS ordered`,
+    named('inbox.lock-keys', `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(e || '/' || k) AS h FROM unnest($2::text[], $3::text[]) AS u(e, k) ORDER BY h) AS ordered`),
     [LOCKS.keysClass, entities, keys],
   );
   const { rows } = await client.query<{ event_id: string; seq: number }>(
-    `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
+    named('inbox.insert', `INSERT INTO inbox (event_id, name, version, flow_id, entity, key, envelope, accepted_at)
      SELECT event_id, name, version, flow_id, entity, key, envelope, accepted_at FROM ${INBOX_ROWS} ORDER BY n
      ON CONFLICT (event_id) DO NOTHING
-     RETURNING event_id, seq`,
+     RETURNING event_id, seq`),
     [
       JSON.stringify(
         events.map((e) => ({ event_id: e.eventId, name: e.name, version: e.version, flow_id: e.flowId, entity: e.entity, key: e.key, envelope: JSON.stringify(e.envelope), accepted_at: e.acceptedAt })),
@@ -40,6 +40,6 @@ export async function insertInbox(client: pg.ClientBase, events: readonly NewInb
     inserted.delete(e.eventId); // a second copy in the same array is a duplicate
     return { status: 'accepted', seq };
   });
-  if (rows.length > 0) await client.query('SELECT pg_notify($1, $2)', [CHANNELS.inbox, '']);
+  if (rows.length > 0) await client.query(named('inbox.notify', 'SELECT pg_notify($1, $2)'), [CHANNELS.inbox, '']);
   return outcomes;
 }

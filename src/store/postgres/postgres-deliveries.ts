@@ -42,7 +42,7 @@ import {
   type IntegrationRowDb,
   backlogFromCounts,
 } from '../delivery-rows.js';
-import { CHANNELS, jsonRows, storableText, transaction } from './connection.js';
+import { BEGIN_INDEX_SCANS, CHANNELS, jsonRows, named, storableText, transaction } from './connection.js';
 
 /** Starts a new cycle and frees the lease it may hold. `$1` is now. */
 const RESTART_CYCLE = `${restartCycle('$1')}, lease_until = NULL, lease_owner = NULL`;
@@ -92,17 +92,17 @@ const ATTEMPT_ROWS = jsonRows(1, {
 });
 const STREAK_ROWS = jsonRows(1, { name: 'text', failing_since: 'bigint', consecutive_failures: 'int' });
 
-const notifyDeliveries = (client: pg.ClientBase) => client.query('SELECT pg_notify($1, $2)', [CHANNELS.deliveries, '']);
+const notifyDeliveries = (client: pg.ClientBase) => client.query(named('deliveries.notify', 'SELECT pg_notify($1, $2)'), [CHANNELS.deliveries, '']);
 
 /** Writes new deliveries in the caller's transaction (the outbox); pending ones wake dispatchers on commit. */
 export async function insertDeliveries(client: pg.ClientBase, deliveries: readonly NewDelivery[]): Promise<void> {
   if (deliveries.length === 0) return;
   const d = deliveries;
   await client.query(
-    `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
+    named('deliveries.insert', `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
      SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at
      FROM ${NEW_DELIVERY_ROWS} ORDER BY n
-     ON CONFLICT (delivery_id) DO NOTHING`,
+     ON CONFLICT (delivery_id) DO NOTHING`),
     [JSON.stringify(d.map((x) => ({ ...newDeliveryRow(x), last_error: storableText(x.reason ?? null) })))],
   );
   if (d.some((x) => x.status === 'pending')) await notifyDeliveries(client);
@@ -183,6 +183,7 @@ export class PostgresDeliveries implements DeliveryStore {
           ? `AND d.seq = (SELECT e.seq FROM deliveries e WHERE e.integration = d.integration AND e.key = d.key AND e.status = 'pending' ORDER BY e.seq LIMIT 1)`
           : '';
         const { rows } = await client.query<unknown[]>({
+          name: request.ordered ? 'deliveries.claim-ordered' : 'deliveries.claim',
           rowMode: 'array',
           text: `WITH due AS (
              SELECT d.seq FROM deliveries d
@@ -197,7 +198,7 @@ export class PostgresDeliveries implements DeliveryStore {
         claimed.push(...batch);
       }
       return claimed;
-    });
+    }, BEGIN_INDEX_SCANS);
   }
 
   /**
@@ -218,8 +219,8 @@ export class PostgresDeliveries implements DeliveryStore {
       const locked = allSucceeded
         ? { rows: [] }
         : await client.query<{ name: string; failing_since: number | null; consecutive_failures: number }>(
-            `SELECT name, failing_since, consecutive_failures FROM integrations
-             WHERE name IN (SELECT integration FROM deliveries WHERE delivery_id = ANY($1::text[])) ORDER BY name FOR UPDATE`,
+            named('settle.lock', `SELECT name, failing_since, consecutive_failures FROM integrations
+             WHERE name IN (SELECT integration FROM deliveries WHERE delivery_id = ANY($1::text[])) ORDER BY name FOR UPDATE`),
             [settlements.map((s) => s.attempt.deliveryId)],
           );
       // Per delivery, the first settlement (in order) by its lease holder wins; the win clears the
@@ -241,11 +242,11 @@ export class PostgresDeliveries implements DeliveryStore {
           seen.add(id);
         }
         const owned = await client.query<{ i: number; integration: string }>(
-          `UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = u.next_attempt_at,
+          named('settle.update', `UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = u.next_attempt_at,
              trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = u.error, last_status = u.last_status, updated_at = $2, completed_at = u.completed_at
            FROM ${SETTLEMENT_ROWS}
            WHERE d.delivery_id = ANY($3::text[]) AND d.delivery_id = u.delivery_id AND d.status = 'pending' AND d.lease_owner = u.owner
-           RETURNING u.i, d.integration`,
+           RETURNING u.i, d.integration`),
           [
             JSON.stringify(
               round.map((i) => {
@@ -272,8 +273,8 @@ export class PostgresDeliveries implements DeliveryStore {
       }
       if (won.size > 0) {
         await client.query(
-          `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
-           SELECT delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at FROM ${ATTEMPT_ROWS} ORDER BY n`,
+          named('settle.attempts', `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
+           SELECT delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at FROM ${ATTEMPT_ROWS} ORDER BY n`),
           [
             JSON.stringify(
               settlements
@@ -287,7 +288,7 @@ export class PostgresDeliveries implements DeliveryStore {
         const integrations = [...new Set(won.values())].sort();
         if (integrations.length > 0) {
           await client.query(
-            'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ANY($1::text[]) AND (failing_since IS NOT NULL OR consecutive_failures <> 0)',
+            named('settle.reset', 'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ANY($1::text[]) AND (failing_since IS NOT NULL OR consecutive_failures <> 0)'),
             [integrations],
           );
         }
@@ -308,12 +309,12 @@ export class PostgresDeliveries implements DeliveryStore {
       });
       if (changed.size > 0) {
         await client.query(
-          `UPDATE integrations i SET failing_since = u.failing_since, consecutive_failures = u.consecutive_failures FROM ${STREAK_ROWS} WHERE i.name = u.name`,
+          named('settle.streaks', `UPDATE integrations i SET failing_since = u.failing_since, consecutive_failures = u.consecutive_failures FROM ${STREAK_ROWS} WHERE i.name = u.name`),
           [JSON.stringify([...changed].map((name) => ({ name, failing_since: streaks.get(name)!.failingSince, consecutive_failures: streaks.get(name)!.consecutiveFailures })))],
         );
       }
       return results;
-    });
+    }, BEGIN_INDEX_SCANS);
   }
 
   async listDeliveries(filter: DeliveryFilter): Promise<Delivery[]> {
