@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../../test/support/postgres.js';
 import { eventually } from '../../../test/support/index.js';
 import { ConfluoError } from '../../errors/index.js';
-import { openPool, resolveOptions, transaction, type StoreLog } from './connection.js';
+import { named, openPool, resolveOptions, transaction, type StoreLog } from './connection.js';
 import { PostgresStore } from './postgres-store.js';
 
 let db: TestDatabase;
@@ -108,6 +108,30 @@ describe('a transaction whose connection is cut', () => {
     expect(failed).toMatchObject({ code: 'STORE_CONNECTION_LOST', retryable: true });
     expect((failed as Error).message).toMatch(/during COMMIT: the transaction may or may not have been applied/);
     expect(await written()).toEqual([]);
+  });
+});
+
+describe('a connection whose prepared statement went stale', () => {
+  it('is dropped and the work runs again on a fresh connection, where the statement is prepared anew', async () => {
+    // One connection, so the second run would meet the stale statement again if it were kept.
+    const one = openPool({ ...resolveOptions({ url: db.url, poolMax: 1 }), log: recorder() });
+    undo.push(() => one.end());
+    await admin.query('CREATE TABLE shape (n int NOT NULL)');
+    undo.push(() => admin.query('DROP TABLE shape'));
+    const read = named('test.read-shape', 'SELECT n FROM shape WHERE n >= $1');
+    const pids: number[] = [];
+    const readOnce = () =>
+      transaction(one, async (client) => {
+        pids.push((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+        return (await client.query<{ n: unknown }>({ ...read, values: [0] })).rows.map((r) => r.n);
+      });
+    await admin.query('INSERT INTO shape VALUES (1)');
+    expect(await readOnce()).toEqual([1]);
+    // What a newer process's migration can do: the prepared plan's result type no longer holds.
+    await admin.query('ALTER TABLE shape ALTER COLUMN n TYPE bigint');
+    expect(await readOnce()).toEqual([1]); // the store reads int8 as a number
+    expect(pids).toHaveLength(3);
+    expect(pids[2]).not.toBe(pids[0]);
   });
 });
 

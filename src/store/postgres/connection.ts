@@ -167,12 +167,13 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const ATTEMPTS = 3;
 
 /**
- * Runs `work` in one transaction on one pooled connection. It runs again (three runs in all at
- * most) after a deadlock, or after the connection was lost before COMMIT reached the server:
- * the server then rolled everything back, so nothing is half-written and nothing applied twice.
- * A connection lost once COMMIT was sent leaves the outcome unknown, so that transaction never
- * runs again: it fails with `STORE_CONNECTION_LOST` (retryable), as does a loss on the last run.
+ * A statement of a hot path (accept, claim, commit, settle), prepared once per connection under
+ * `name`: PostgreSQL then parses and analyzes it once instead of at every call, and may keep its
+ * plan. Parse, analysis and planning were a quarter of PostgreSQL's CPU at 1,000 events/s end to
+ * end (perf, 2026-12-03). The text must be the same at every call with that name.
  */
+export const named = (name: string, text: string): { name: string; text: string } => ({ name, text });
+
 /**
  * What the hot paths (claims, settlements, processing commits) begin with: no bitmap scans. The
  * queue-like partial indexes (`inbox_queued`, `deliveries_due`, `deliveries_pending_by_key`) keep an
@@ -182,16 +183,27 @@ const ATTEMPTS = 3;
  * find 32 queued events, and a settlement read every pending delivery to find four by id. One round
  * trip still: SET LOCAL goes with BEGIN.
  */
-/**
- * A statement of a hot path (accept, claim, commit, settle), prepared once per connection under
- * `name`: PostgreSQL then parses and analyzes it once instead of at every call, and may keep its
- * plan. Parse, analysis and planning were a quarter of PostgreSQL's CPU at 1,000 events/s end to
- * end (perf, 2026-12-03). The text must be the same at every call with that name.
- */
-export const named = (name: string, text: string): { name: string; text: string } => ({ name, text });
-
 export const BEGIN_INDEX_SCANS = 'BEGIN; SET LOCAL enable_bitmapscan = off';
 
+/**
+ * Errors that leave one connection's prepared statements unusable for good: a plan whose result
+ * type changed under it (a newer process's migration altered a column), or a statement the server
+ * no longer has (a pooler, DEALLOCATE). node-pg would keep sending them on that connection, so it
+ * is dropped from the pool and the work runs again on another one, where they are prepared anew.
+ */
+function isStalePreparedStatement(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '26000' || (code === '0A000' && error instanceof Error && error.message.includes('cached plan must not change result type'));
+}
+
+/**
+ * Runs `work` in one transaction on one pooled connection. It runs again (three runs in all at
+ * most) after a deadlock, or after the connection was lost before COMMIT reached the server:
+ * the server then rolled everything back, so nothing is half-written and nothing applied twice.
+ * A connection whose prepared statements went stale is dropped and the work runs again too.
+ * A connection lost once COMMIT was sent leaves the outcome unknown, so that transaction never
+ * runs again: it fails with `STORE_CONNECTION_LOST` (retryable), as does a loss on the last run.
+ */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     const client = await pool.connect();
@@ -208,8 +220,10 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
       // The server rolled a lost connection back itself; one that could not roll back is not handed on.
       if (lost) broken = error as Error;
       else await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+      const stale = !lost && isStalePreparedStatement(error);
+      if (stale) broken ??= error as Error;
       const unknown = lost && committing && (error as Error).message !== NOT_SENT;
-      const again = lost ? !unknown : RETRYABLE.has((error as { code?: string }).code ?? '');
+      const again = lost ? !unknown : stale || RETRYABLE.has((error as { code?: string }).code ?? '');
       if (again && attempt < ATTEMPTS) continue;
       if (lost) throw connectionLost(error, unknown);
       throw error;
