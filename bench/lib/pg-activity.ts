@@ -1,6 +1,6 @@
 // Where the time goes in a PostgreSQL run: the server's own counters for one
 // database (commits, rows written and read, WAL records, bytes and syncs)
-// and the CPU time of the hub, of every PostgreSQL process and of this
+// and the CPU time of the hub's processes, of every PostgreSQL process and of this
 // process (the load generator and receiver), read before and after a
 // measurement and given per event.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ function machine(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-async function read(client: pg.Client, database: string, hubPid: number): Promise<Counters> {
+async function read(client: pg.Client, database: string, hubPids: readonly number[]): Promise<Counters> {
   const { rows } = await client.query<Record<string, string>>(
     `SELECT d.xact_commit AS commits, d.tup_inserted + d.tup_updated + d.tup_deleted AS written, d.tup_returned + d.tup_fetched AS read,
             w.wal_records, w.wal_bytes, w.wal_sync
@@ -62,7 +62,7 @@ async function read(client: pg.Client, database: string, hubPid: number): Promis
     walRecords: Number(row.wal_records),
     walBytes: Number(row.wal_bytes),
     walSyncs: Number(row.wal_sync),
-    hubCpu: cpuSecondsOf(hubPid),
+    hubCpu: hubPids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0),
     postgresCpu: postgresCpu(),
     benchCpu: (usage.user + usage.system) / 1e6,
     ...machine(),
@@ -70,21 +70,22 @@ async function read(client: pg.Client, database: string, hubPid: number): Promis
 }
 
 /**
- * Starts watching a database: `stop(events)` answers the activity since, per event. The server
+ * Starts watching a database and the hub processes `hubPids` (their CPU is summed): `stop(events)`
+ * answers the activity since, per event. The server
  * publishes its statistics at most every half second, so stop waits that long before reading.
  */
-export async function watchActivity(url: string, hubPid: number): Promise<{ stop(events: number): Promise<ActivityPerEvent> }> {
+export async function watchActivity(url: string, hubPids: readonly number[]): Promise<{ stop(events: number): Promise<ActivityPerEvent> }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const database = new URL(url).pathname.slice(1);
   await client.query('SELECT pg_stat_clear_snapshot()');
-  const before = await read(client, database, hubPid);
+  const before = await read(client, database, hubPids);
   return {
     async stop(events) {
       try {
         await new Promise((resolve) => setTimeout(resolve, 600));
         await client.query('SELECT pg_stat_clear_snapshot()');
-        const after = await read(client, database, hubPid);
+        const after = await read(client, database, hubPids);
         const per = (key: keyof Counters, scale = 1) => ((after[key] - before[key]) * scale) / events;
         return {
           commits: per('commits'),

@@ -281,7 +281,7 @@ async function endToEndLatency(server: BenchPostgres, ctx: BenchContext) {
     const shapes = { new: NEW_KEYS, reused: REUSED_KEYS };
     const results = {} as Record<keyof typeof shapes, Awaited<ReturnType<typeof measure>> & { activity: ActivityPerEvent }>;
     for (const [name, keys] of Object.entries(shapes) as Array<[keyof typeof shapes, KeyShape]>) {
-      const watch = await watchActivity(db.url, hub.process.pid as number);
+      const watch = await watchActivity(db.url, [hub.process.pid as number]);
       const fixed = await measure(hub.url, receiver, 1000, seconds, `pg${name}`, keys);
       const activity = await watch.stop(fixed.run.sent);
       if (fixed.run.failed > 0) throw new Error(`${fixed.run.failed} events were not accepted at 1,000/s on PostgreSQL (keys ${name})`);
@@ -294,6 +294,62 @@ async function endToEndLatency(server: BenchPostgres, ctx: BenchContext) {
     await db.drop();
   }
 }
+
+/** One step of the roles-split run: a rate held for a while, its latencies and where the time went. */
+interface SplitStep {
+  rate: number;
+  p99: number;
+  complete: boolean;
+  failed: number;
+  activity: ActivityPerEvent;
+}
+
+/**
+ * Roles split over processes, as a team outgrowing one would run them: 1 ingest, 2 process and
+ * 1 deliver process on one database. Rates climb until p99 passes 100 ms, something is not
+ * delivered, or an event is refused; each step records CPU per event by process kind and the
+ * database's commits and WAL syncs, which say where the limit is.
+ */
+async function rolesSplit(server: BenchPostgres, ctx: BenchContext, keys: KeyShape, label: string): Promise<{ best: number; steps: SplitStep[] }> {
+  const db = await createDatabase(server, 'split');
+  const receiver = await startBenchReceiver();
+  const children: Child[] = [];
+  try {
+    const env = { SUPPORT_DESK_URL: receiver.url, SUPPORT_DESK_SECRET: `whsec_${randomBytes(24).toString('base64')}` };
+    // The ingest process first: it migrates the database the others then find ready.
+    const ingest = await startPostgresHub({ db: db.url, role: 'ingest', dataDir: ctx.dir, env });
+    children.push(ingest);
+    children.push(...(await Promise.all(['process', 'process', 'deliver'].map((role) => startPostgresHub({ db: db.url, role, dataDir: ctx.dir, env })))));
+    await measure(ingest.url, receiver, 1000, WARM_UP_SECONDS, `sw${label}`, keys); // JIT and connection warm-up, not reported
+    const steps: SplitStep[] = [];
+    let best = 0;
+    for (const rate of ctx.quick ? [1000, 2000, 3000] : [1000, 1500, 2000, 2500, 3000, 4000, 5000]) {
+      const watch = await watchActivity(
+        db.url,
+        children.map((c) => c.process.pid as number),
+      );
+      const step = await measure(ingest.url, receiver, rate, ctx.quick ? 3 : 10, `s${label}${rate}x`, keys);
+      const activity = await watch.stop(step.run.sent);
+      steps.push({ rate, p99: step.p99, complete: step.complete, failed: step.run.failed, activity });
+      if (!step.complete || step.run.failed > 0 || !(step.p99 <= 100)) break;
+      best = rate;
+    }
+    return { best, steps };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await receiver.close();
+    await db.drop();
+  }
+}
+
+const splitNote = (steps: readonly SplitStep[]) =>
+  steps
+    .map((s) => {
+      const a = s.activity;
+      const outcome = s.failed > 0 ? `${s.failed} refused` : s.complete ? `p99 ${Math.round(s.p99)} ms` : `p99 ${Math.round(s.p99)} ms, not all delivered`;
+      return `${s.rate}/s: ${outcome}; CPU µs/event hub ${Math.round(a.hubCpu)}, PostgreSQL ${Math.round(a.postgresCpu)}, load ${Math.round(a.benchCpu)}, machine ${Math.round(a.machineBusy * 100)}% busy; ${a.commits.toFixed(2)} commits and ${a.walSyncs.toFixed(2)} WAL syncs per event`;
+    })
+    .join(' | ');
 
 export async function postgres(ctx: BenchContext): Promise<Row[]> {
   const events = ctx.quick ? 20_000 : 200_000;
@@ -327,6 +383,17 @@ export async function postgres(ctx: BenchContext): Promise<Row[]> {
       baselineName: 'the same loop with unordered claims',
       target: { ratio: 0.7 },
     });
+    for (const [label, keys, shape] of [['new', NEW_KEYS, 'every key new'], ['reused', REUSED_KEYS, REUSED_LABEL]] as const) {
+      const split = await rolesSplit(server, ctx, keys, label);
+      rows.push({
+        scenario: 'postgres',
+        metric: `roles split (1 ingest, 2 process, 1 deliver): highest tried rate with p99 ≤ 100 ms, all delivered, ${shape} (${server.label})`,
+        value: split.best,
+        unit: 'events/s',
+        target: { value: 3000 },
+        note: splitNote(split.steps),
+      });
+    }
     const latencies = await endToEndLatency(server, ctx);
     const unit = 'ms';
     for (const [shape, latency] of Object.entries(latencies)) {
