@@ -60,7 +60,7 @@ async function refuseIfReaped(client: pg.ClientBase, owner: string): Promise<voi
   if (state !== undefined && state !== 'up') throw new StaleBatchError(`this process (${owner}) is ${state} and its leases were freed: its batch is not committed`);
 }
 
-/** The distinct (entity, key) pairs, as two arrays for `unnest`. */
+/** The distinct (entity, key) pairs, as two arrays: for `unnest`, or for `entity = ANY(..) AND key = ANY(..)`. */
 function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[], string[]] {
   const unique = new Map<string, { entity: string; key: string }>();
   for (const p of pairs) unique.set(recordId(p.entity, p.key), p);
@@ -121,12 +121,9 @@ export class InboxClaims {
       // whatever the statistics say, where the join was planned as a scan of every record while the
       // table was young (50-175 records read per event). With several entities the conditions
       // match a few pairs that were not asked for; only the claimed keys are looked up below.
-      // Not prepared, like the events above: a prepared `SELECT *` fails once a newer process's
-      // migration adds a column ("cached plan must not change result type").
-      const found = await client.query<RecordRow>('SELECT * FROM records WHERE entity = ANY($1::text[]) AND key = ANY($2::text[])', [
-        [...new Set(ours.map((h) => h.entity))],
-        ours.map((h) => h.key),
-      ]);
+      // Neither this nor the events query is prepared: a prepared `SELECT *` goes stale when a newer
+      // process's migration adds a column ("cached plan must not change result type").
+      const found = await client.query<RecordRow>('SELECT * FROM records WHERE entity = ANY($1::text[]) AND key = ANY($2::text[])', keyColumns(ours));
       const byId = new Map(found.rows.map((r) => [recordId(r.entity, r.key), toRecord(r)]));
       const records = new Map<string, StoredRecord>();
       const rows = events.rows.map(toInboxEvent);
@@ -301,7 +298,7 @@ export class InboxClaims {
         named('commit.records-update', `UPDATE records r SET version = u.version, parts = u.parts, updated_at = u.updated_at FROM ${RECORD_ROWS}
          WHERE r.entity = ANY($2::text[]) AND r.key = ANY($3::text[]) AND r.entity = u.entity AND r.key = u.key AND r.version = u.expected
          RETURNING r.entity, r.key`),
-        [rows(updated), [...new Set(updated.map((u) => u.record.entity))], updated.map((u) => u.record.key)],
+        [rows(updated), ...keyColumns(updated.map((u) => u.record))],
       );
       if (written.length !== updated.length) {
         throw stale(
