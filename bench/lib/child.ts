@@ -33,12 +33,15 @@ export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
 }
 
-/** User plus system CPU time of a process and all its threads, in seconds (Linux: /proc, in clock ticks of 1/100 s). */
+/** What /proc counts CPU time in (`getconf CLK_TCK`: 100 on Linux). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/** User plus system CPU time of a process and all its threads, in seconds (Linux: /proc, in clock ticks). */
 export function cpuSecondsOf(pid: number): number {
   // The fields after the command name (which may hold spaces) start at the state, field 3: utime and stime are fields 14 and 15.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 export function startChild(args: string[], env: NodeJS.ProcessEnv = {}, marker = /"url":"(http:\/\/[^"]+)"|LISTENING (http:\/\/\S+)/): Promise<Child> {

@@ -24,6 +24,12 @@ export const NEW_KEYS: KeyShape = { kind: 'new' };
 /** The shape the benchmarks reuse keys in: at 1,000 events/s, 2,000 customers each updated about every 2 s. */
 export const REUSED_KEYS: KeyShape = { kind: 'reused', everySeconds: 2 };
 
+/** Both shapes every end-to-end scenario runs in, with the words its rows name them by. */
+export const KEY_SHAPES = [
+  { name: 'new', keys: NEW_KEYS, label: 'every key new' },
+  { name: 'reused', keys: REUSED_KEYS, label: 'keys reused: 2,000 customers, each updated about every 2 s' },
+] as const;
+
 let keySeq = 0;
 
 /** `prefix` becomes part of a document number, so it must not contain the key separator `-`. */

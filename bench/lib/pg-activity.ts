@@ -5,7 +5,7 @@
 // measurement and given per event.
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { cpuSecondsOf } from './child.js';
+import { CLOCK_TICKS_PER_SECOND, cpuSecondsOf } from './child.js';
 
 interface Counters {
   commits: number;
@@ -24,8 +24,6 @@ interface Counters {
 
 export type ActivityPerEvent = Record<Exclude<keyof Counters, 'busy' | 'total'>, number> & { machineBusy: number };
 
-const TICKS_PER_SECOND = 100;
-
 /** CPU seconds of every process whose command is `postgres` (the server and its backends). */
 function postgresCpu(): number {
   let seconds = 0;
@@ -41,8 +39,8 @@ function postgresCpu(): number {
 
 function machine(): { busy: number; total: number } {
   const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0) / TICKS_PER_SECOND;
-  const idle = ((fields[3] ?? 0) + (fields[4] ?? 0)) / TICKS_PER_SECOND;
+  const total = fields.reduce((a, b) => a + b, 0) / CLOCK_TICKS_PER_SECOND;
+  const idle = ((fields[3] ?? 0) + (fields[4] ?? 0)) / CLOCK_TICKS_PER_SECOND;
   return { busy: total - idle, total };
 }
 

@@ -16,9 +16,9 @@ import { contactEnvelope } from '../lib/events.js';
 import { benchPostgres, createDatabase, startPostgresHub, type BenchPostgres } from '../lib/postgres.js';
 import { startBenchReceiver } from '../lib/receiver.js';
 import type { BenchContext, Row } from '../lib/report.js';
-import { NEW_KEYS, REUSED_KEYS, type KeyShape } from '../lib/load.js';
+import { KEY_SHAPES, type KeyShape } from '../lib/load.js';
 import { watchActivity, type ActivityPerEvent } from '../lib/pg-activity.js';
-import { incomplete, measure, REUSED_LABEL, WARM_UP_SECONDS } from './end-to-end.js';
+import { incomplete, measure, WARM_UP_SECONDS } from './end-to-end.js';
 
 const BATCH = 1000; // the processor's default batch size
 const KEYS = 10_000;
@@ -278,14 +278,13 @@ async function endToEndLatency(server: BenchPostgres, ctx: BenchContext) {
     });
     await measure(hub.url, receiver, 1000, WARM_UP_SECONDS, 'pgwarm'); // JIT and connection warm-up, not reported
     const seconds = ctx.quick ? 5 : 30;
-    const shapes = { new: NEW_KEYS, reused: REUSED_KEYS };
-    const results = {} as Record<keyof typeof shapes, Awaited<ReturnType<typeof measure>> & { activity: ActivityPerEvent }>;
-    for (const [name, keys] of Object.entries(shapes) as Array<[keyof typeof shapes, KeyShape]>) {
+    const results = [];
+    for (const shape of KEY_SHAPES) {
       const watch = await watchActivity(db.url, [hub.process.pid as number]);
-      const fixed = await measure(hub.url, receiver, 1000, seconds, `pg${name}`, keys);
+      const fixed = await measure(hub.url, receiver, 1000, seconds, `pg${shape.name}`, shape.keys);
       const activity = await watch.stop(fixed.run.sent);
-      if (fixed.run.failed > 0) throw new Error(`${fixed.run.failed} events were not accepted at 1,000/s on PostgreSQL (keys ${name})`);
-      results[name] = { ...fixed, activity };
+      if (fixed.run.failed > 0) throw new Error(`${fixed.run.failed} events were not accepted at 1,000/s on PostgreSQL (${shape.label})`);
+      results.push({ ...fixed, label: shape.label, activity });
     }
     return results;
   } finally {
@@ -383,11 +382,11 @@ export async function postgres(ctx: BenchContext): Promise<Row[]> {
       baselineName: 'the same loop with unordered claims',
       target: { ratio: 0.7 },
     });
-    for (const [label, keys, shape] of [['new', NEW_KEYS, 'every key new'], ['reused', REUSED_KEYS, REUSED_LABEL]] as const) {
-      const split = await rolesSplit(server, ctx, keys, label);
+    for (const shape of KEY_SHAPES) {
+      const split = await rolesSplit(server, ctx, shape.keys, shape.name);
       rows.push({
         scenario: 'postgres',
-        metric: `roles split (1 ingest, 2 process, 1 deliver): highest tried rate with p99 ≤ 100 ms, all delivered, ${shape} (${server.label})`,
+        metric: `roles split (1 ingest, 2 process, 1 deliver): highest tried rate with p99 ≤ 100 ms, all delivered, ${shape.label} (${server.label})`,
         value: split.best,
         unit: 'events/s',
         target: { value: 3000 },
@@ -396,8 +395,8 @@ export async function postgres(ctx: BenchContext): Promise<Row[]> {
     }
     const latencies = await endToEndLatency(server, ctx);
     const unit = 'ms';
-    for (const [shape, latency] of Object.entries(latencies)) {
-      const keys = shape === 'new' ? 'every key new' : REUSED_LABEL;
+    for (const latency of latencies) {
+      const keys = latency.label;
       for (const p of ['p50', 'p95', 'p99'] as const) {
         rows.push({
           scenario: 'postgres',
