@@ -20,13 +20,19 @@ describe('Dispatcher', () => {
     dir?.remove();
   });
 
-  it('claims once for a short batch, and again only when a delivery finishes', async () => {
+  /** A store with `count` pending deliveries to integration "desk", one key each. */
+  async function openWithPending(count: number): Promise<void> {
     dir = tempDir();
     store = new SqliteStore({ path: join(dir.path, 'dispatch.db') });
     await store.init();
     await store.deliveries.registerIntegrations(['desk'], Date.now());
     const pending = (n: number) => ({ deliveryId: `d-${n}`, integration: 'desk', kind: 'change' as const, entity: 'customer', key: `K${n}`, eventId: `e-${n}`, version: 1, request: { body: { n } }, status: 'pending' as const, createdAt: Date.now() - 1 });
-    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries: [pending(1), pending(2), pending(3)], digestItems: [], processed: [], parked: [] });
+    const deliveries = Array.from({ length: count }, (_, i) => pending(i + 1));
+    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
+  }
+
+  it('claims once for a short batch, and again only when a delivery finishes', async () => {
+    await openWithPending(3);
 
     let claims = 0;
     const claim = store.deliveries.claimDeliveries.bind(store.deliveries);
@@ -52,6 +58,48 @@ describe('Dispatcher', () => {
       expect(claims).toBeGreaterThan(1);
     } finally {
       release();
+      await dispatcher.stop();
+    }
+  });
+
+  it('gives a concurrency slot back when the answer arrives, before the attempt settles, up to four unsettled per slot', async () => {
+    await openWithPending(6);
+
+    // Settles wait until released: a slow database, as under load.
+    let releaseSettles: () => void = () => undefined;
+    const settlesHeld = new Promise<void>((resolve) => (releaseSettles = resolve));
+    const settle = store.deliveries.settleAttempts.bind(store.deliveries);
+    store.deliveries.settleAttempts = async (...args) => (await settlesHeld, settle(...args));
+    let inFlight = 0;
+    let most = 0;
+    let sent = 0;
+    const desk = defineIntegration({
+      name: 'desk',
+      on: { entity: customer },
+      map: () => ({ body: null }),
+      concurrency: 1,
+      sink: functionSink(async () => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight -= 1;
+        sent += 1;
+      }),
+    });
+    const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 20 });
+    dispatcher.start();
+    try {
+      // One request at a time, yet four answered attempts wait on their settles at once; the fifth
+      // is not claimed until one of them settles.
+      await eventually(() => sent === 4, 10_000, 'four attempts answered while none has settled');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(sent).toBe(4);
+      expect(most).toBe(1);
+      releaseSettles();
+      await eventually(async () => (await store.deliveries.listDeliveries({ status: 'succeeded', limit: 10 })).length === 6, 10_000, 'all six to succeed');
+      expect(most).toBe(1);
+    } finally {
+      releaseSettles();
       await dispatcher.stop();
     }
   });

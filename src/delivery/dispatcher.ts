@@ -37,6 +37,14 @@ export interface DispatcherOptions {
   onAttempt?: (attempt: DeliveryAttempt, integration: string, delivery: Delivery) => void;
 }
 
+/**
+ * An attempt whose answer is in but whose settle has not committed is no longer a request to the
+ * system: it gives its concurrency slot back at once, so a slow settle does not hold the
+ * integration's receiver idle. Those attempts still hold their lease and memory, and this many
+ * per slot may wait to settle before claiming stops.
+ */
+const UNSETTLED_PER_SLOT = 4;
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -47,7 +55,10 @@ export class Dispatcher {
   readonly #log: Logger;
   readonly #integrations: Map<string, Integration>;
   readonly #policies = new Map<string, RetryPolicy>();
+  /** Requests in flight to each integration's system: what its `concurrency` limits. */
   readonly #inflight = new Map<string, number>();
+  /** Attempts of each integration claimed and not yet settled: requests in flight and settles pending. */
+  readonly #unsettled = new Map<string, number>();
   readonly #buckets = new Map<string, Bucket>();
   /** Who waits in `stop` for the attempts in flight (those in `#sending`) to settle. */
   readonly #idleWaiters: Array<() => void> = [];
@@ -134,7 +145,7 @@ export class Dispatcher {
     const requests = [...this.#integrations.values()].map((i) => ({
       integration: i.name,
       ordered: i.ordered,
-      limit: Math.max(0, Math.min(i.concurrency - (this.#inflight.get(i.name) ?? 0), this.#tokens(i, now))),
+      limit: Math.max(0, Math.min(i.concurrency - (this.#inflight.get(i.name) ?? 0), i.concurrency * UNSETTLED_PER_SLOT - (this.#unsettled.get(i.name) ?? 0), this.#tokens(i, now))),
     }));
     if (requests.every((r) => r.limit === 0)) return 0;
     const claimed = await this.#store.claimDeliveries(requests, { now, leaseMs: this.#options.leaseMs, owner: this.#options.owner });
@@ -146,6 +157,7 @@ export class Dispatcher {
       const bucket = this.#buckets.get(integration.name);
       if (bucket) bucket.tokens -= 1;
       this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 0) + 1);
+      this.#unsettled.set(integration.name, (this.#unsettled.get(integration.name) ?? 0) + 1);
       void this.#task(integration, delivery);
     }
     return claimed.length;
@@ -157,19 +169,28 @@ export class Dispatcher {
    * named closure also costs an `Object.defineProperty`).
    */
   async #task(integration: Integration, delivery: Delivery): Promise<void> {
+    const slot = { held: true };
     try {
-      await this.#deliver(integration, delivery);
+      await this.#deliver(integration, delivery, slot);
     } catch (error) {
       this.#log.error({ err: error, deliveryId: delivery.deliveryId, integration: delivery.integration, eventId: delivery.eventId }, 'delivery attempt crashed; its lease will expire and it will be retried');
     } finally {
       this.#sending.delete(delivery.deliveryId);
-      this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
+      this.#freeSlot(integration, slot);
+      this.#unsettled.set(integration.name, (this.#unsettled.get(integration.name) ?? 1) - 1);
       if (this.#sending.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
       this.wake();
     }
   }
 
-  async #deliver(integration: Integration, delivery: Delivery): Promise<void> {
+  /** The request is over: the integration may take another while this attempt settles. */
+  #freeSlot(integration: Integration, slot: { held: boolean }): void {
+    if (!slot.held) return;
+    slot.held = false;
+    this.#inflight.set(integration.name, (this.#inflight.get(integration.name) ?? 1) - 1);
+  }
+
+  async #deliver(integration: Integration, delivery: Delivery, slot: { held: boolean }): Promise<void> {
     const clock = this.#options.clock;
     const attemptNo = delivery.totalAttempts + 1;
     const startedAt = clock();
@@ -183,6 +204,8 @@ export class Dispatcher {
       timeoutMs: integration.timeoutMs,
     });
     const now = clock();
+    this.#freeSlot(integration, slot);
+    this.wake();
     const verdict = classify(response, now);
 
     let status: DeliveryStatus;

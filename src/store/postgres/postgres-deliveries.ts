@@ -47,7 +47,7 @@ import { BEGIN_INDEX_SCANS, CHANNELS, jsonRows, named, storableText, transaction
 /** Starts a new cycle and frees the lease it may hold. `$1` is now. */
 const RESTART_CYCLE = `${restartCycle('$1')}, lease_until = NULL, lease_owner = NULL`;
 
-const NEW_DELIVERY_ROWS = jsonRows(1, {
+const NEW_DELIVERY_COLUMNS = {
   delivery_id: 'text',
   integration: 'text',
   kind: 'text',
@@ -63,7 +63,7 @@ const NEW_DELIVERY_ROWS = jsonRows(1, {
   created_at: 'bigint',
   updated_at: 'bigint',
   completed_at: 'bigint',
-});
+};
 
 const SETTLEMENT_ROWS = jsonRows(1, {
   i: 'int',
@@ -75,7 +75,8 @@ const SETTLEMENT_ROWS = jsonRows(1, {
   last_status: 'int',
   completed_at: 'bigint',
 });
-const ATTEMPT_ROWS = jsonRows(1, {
+const ATTEMPT_ROWS = jsonRows(4, {
+  i: 'int',
   delivery_id: 'text',
   attempt: 'int',
   trigger: 'text',
@@ -92,20 +93,51 @@ const ATTEMPT_ROWS = jsonRows(1, {
 });
 const STREAK_ROWS = jsonRows(1, { name: 'text', failing_since: 'bigint', consecutive_failures: 'int' });
 
+/**
+ * One round of a settlement, in one statement (it was three round trips): the deliveries whose
+ * lease is still the settler's ($1, found by id through $3; $2 is now), the attempt log of those
+ * that won ($4), and, when every attempt of the batch succeeded ($5), the reset of their
+ * integrations' failure streaks that are not at zero already.
+ */
+const SETTLE_ROUND = `WITH
+  settled AS (
+    UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = u.next_attempt_at,
+      trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = u.error, last_status = u.last_status, updated_at = $2, completed_at = u.completed_at
+    FROM ${SETTLEMENT_ROWS}
+    WHERE d.delivery_id = ANY($3::text[]) AND d.delivery_id = u.delivery_id AND d.status = 'pending' AND d.lease_owner = u.owner
+    RETURNING u.i, d.integration),
+  logged AS (
+    INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
+    SELECT u.delivery_id, u.attempt, u.trigger, u.started_at, u.duration_ms, u.method, u.url, u.request_headers, u.status, u.response, u.error, u.outcome, u.next_attempt_at
+    FROM ${ATTEMPT_ROWS} JOIN settled s ON s.i = u.i ORDER BY u.n),
+  reset AS (
+    UPDATE integrations SET failing_since = NULL, consecutive_failures = 0
+    WHERE $5::boolean AND name IN (SELECT integration FROM settled) AND (failing_since IS NOT NULL OR consecutive_failures <> 0))
+SELECT i, integration FROM settled`;
+
+/**
+ * The INSERT of new deliveries sent as JSON rows in parameter `param` (see `newDeliveriesParam`):
+ * a statement of its own, or one step of a processing commit's single statement.
+ */
+export const insertDeliveriesFrom = (param: number): string =>
+  `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
+   SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at
+   FROM ${jsonRows(param, NEW_DELIVERY_COLUMNS)} ORDER BY n
+   ON CONFLICT (delivery_id) DO NOTHING`;
+
+export const newDeliveriesParam = (deliveries: readonly NewDelivery[]): string =>
+  JSON.stringify(deliveries.map((x) => ({ ...newDeliveryRow(x), last_error: storableText(x.reason ?? null) })));
+
+/** Pending deliveries wake the dispatchers of every process when their transaction commits. */
+export const wakesDispatchers = (deliveries: readonly NewDelivery[]): boolean => deliveries.some((x) => x.status === 'pending');
+
 const notifyDeliveries = (client: pg.ClientBase) => client.query(named('deliveries.notify', 'SELECT pg_notify($1, $2)'), [CHANNELS.deliveries, '']);
 
 /** Writes new deliveries in the caller's transaction (the outbox); pending ones wake dispatchers on commit. */
 export async function insertDeliveries(client: pg.ClientBase, deliveries: readonly NewDelivery[]): Promise<void> {
   if (deliveries.length === 0) return;
-  const d = deliveries;
-  await client.query(
-    named('deliveries.insert', `INSERT INTO deliveries (delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at)
-     SELECT delivery_id, integration, kind, entity, key, event_id, version, request, status, cycle_started_at, next_attempt_at, last_error, created_at, updated_at, completed_at
-     FROM ${NEW_DELIVERY_ROWS} ORDER BY n
-     ON CONFLICT (delivery_id) DO NOTHING`),
-    [JSON.stringify(d.map((x) => ({ ...newDeliveryRow(x), last_error: storableText(x.reason ?? null) })))],
-  );
-  if (d.some((x) => x.status === 'pending')) await notifyDeliveries(client);
+  await client.query(named('deliveries.insert', insertDeliveriesFrom(1)), [newDeliveriesParam(deliveries)]);
+  if (wakesDispatchers(deliveries)) await notifyDeliveries(client);
 }
 
 export class PostgresDeliveries implements DeliveryStore {
@@ -241,59 +273,37 @@ export class PostgresDeliveries implements DeliveryStore {
           (seen.has(id) ? later : round).push(i);
           seen.add(id);
         }
-        const owned = await client.query<{ i: number; integration: string }>(
-          named('settle.update', `UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, total_attempts = d.total_attempts + 1, next_attempt_at = u.next_attempt_at,
-             trigger = 'scheduled', lease_until = NULL, lease_owner = NULL, last_error = u.error, last_status = u.last_status, updated_at = $2, completed_at = u.completed_at
-           FROM ${SETTLEMENT_ROWS}
-           WHERE d.delivery_id = ANY($3::text[]) AND d.delivery_id = u.delivery_id AND d.status = 'pending' AND d.lease_owner = u.owner
-           RETURNING u.i, d.integration`),
-          [
-            JSON.stringify(
-              round.map((i) => {
-                const s = settlements[i]!;
-                return {
-                  i,
-                  delivery_id: s.attempt.deliveryId,
-                  owner: s.owner,
-                  status: s.status,
-                  next_attempt_at: s.nextAttemptAt,
-                  error: storableText(s.attempt.error),
-                  last_status: s.attempt.status,
-                  completed_at: completedAt(s.status, now),
-                };
-              }),
-            ),
-            now,
-            round.map((i) => settlements[i]!.attempt.deliveryId),
-          ],
-        );
+        const owned = await client.query<{ i: number; integration: string }>(named('settle.round', SETTLE_ROUND), [
+          JSON.stringify(
+            round.map((i) => {
+              const s = settlements[i]!;
+              return {
+                i,
+                delivery_id: s.attempt.deliveryId,
+                owner: s.owner,
+                status: s.status,
+                next_attempt_at: s.nextAttemptAt,
+                error: storableText(s.attempt.error),
+                last_status: s.attempt.status,
+                completed_at: completedAt(s.status, now),
+              };
+            }),
+          ),
+          now,
+          round.map((i) => settlements[i]!.attempt.deliveryId),
+          JSON.stringify(
+            round.map((i) => {
+              const a = settlements[i]!.attempt;
+              return { i, ...newAttemptRow(a), response: storableText(a.response), error: storableText(a.error) };
+            }),
+          ),
+          allSucceeded,
+        ]);
         for (const r of owned.rows) won.set(r.i, r.integration);
         const settled = new Set(owned.rows.map((r) => settlements[r.i]!.attempt.deliveryId));
         left = later.filter((i) => !settled.has(settlements[i]!.attempt.deliveryId));
       }
-      if (won.size > 0) {
-        await client.query(
-          named('settle.attempts', `INSERT INTO delivery_attempts (delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at)
-           SELECT delivery_id, attempt, trigger, started_at, duration_ms, method, url, request_headers, status, response, error, outcome, next_attempt_at FROM ${ATTEMPT_ROWS} ORDER BY n`),
-          [
-            JSON.stringify(
-              settlements
-                .filter((_, i) => won.has(i))
-                .map(({ attempt: a }) => ({ ...newAttemptRow(a), response: storableText(a.response), error: storableText(a.error) })),
-            ),
-          ],
-        );
-      }
-      if (allSucceeded) {
-        const integrations = [...new Set(won.values())].sort();
-        if (integrations.length > 0) {
-          await client.query(
-            named('settle.reset', 'UPDATE integrations SET failing_since = NULL, consecutive_failures = 0 WHERE name = ANY($1::text[]) AND (failing_since IS NOT NULL OR consecutive_failures <> 0)'),
-            [integrations],
-          );
-        }
-        return settlements.map((_, i) => (won.has(i) ? noStreak() : undefined));
-      }
+      if (allSucceeded) return settlements.map((_, i) => (won.has(i) ? noStreak() : undefined));
       const streaks = new Map(locked.rows.map((r) => [r.name, { failingSince: r.failing_since, consecutiveFailures: r.consecutive_failures }]));
       const changed = new Set<string>();
       const results = settlements.map((s, i) => {
