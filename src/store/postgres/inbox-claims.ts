@@ -110,6 +110,9 @@ function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[]
   return [[...unique.values()].map((p) => p.entity), [...unique.values()].map((p) => p.key)];
 }
 
+/** An inbox row's columns, named: see the claim's reads. */
+const INBOX_COLUMNS = ['seq', 'event_id', 'name', 'version', 'flow_id', 'entity', 'key', 'envelope', 'status', 'accepted_at', 'processed_at', 'result', 'error'].map((c) => `i.${c}`).join(', ');
+
 /** Claims begin as the other hot paths do (no bitmap scans), then queue for the claim lock: one round trip. */
 const BEGIN_CLAIM = `${BEGIN_INDEX_SCANS}; SELECT pg_advisory_xact_lock(${LOCKS.class}, ${LOCKS.claims})`;
 
@@ -155,17 +158,20 @@ export class InboxClaims {
       // Read after the leases are ours: a previous holder's late commit either landed before
       // (and is seen here) or now fails its lease check.
       const events = await client.query<InboxRow>(
-        `SELECT i.* FROM inbox i JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS w(entity, key, last) ON i.entity = w.entity AND i.key = w.key
-         WHERE i.status = 'queued' AND i.seq <= w.last ORDER BY i.seq`,
+        named('claim.events', `SELECT ${INBOX_COLUMNS} FROM inbox i JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS w(entity, key, last) ON i.entity = w.entity AND i.key = w.key
+         WHERE i.status = 'queued' AND i.seq <= w.last ORDER BY i.seq`),
         [ours.map((h) => h.entity), ours.map((h) => h.key), ours.map((h) => h.last)],
       );
       // Two ANY conditions, not a join with the pairs: they are index conditions on the primary key
       // whatever the statistics say, where the join was planned as a scan of every record while the
       // table was young (50-175 records read per event). With several entities the conditions
       // match a few pairs that were not asked for; only the claimed keys are looked up below.
-      // Neither this nor the events query is prepared: a prepared `SELECT *` goes stale when a newer
-      // process's migration adds a column ("cached plan must not change result type").
-      const found = await client.query<RecordRow>('SELECT * FROM records WHERE entity = ANY($1::text[]) AND key = ANY($2::text[])', keyColumns(ours));
+      // Both reads name their columns: a prepared `SELECT *` goes stale when a newer process's
+      // migration adds a column ("cached plan must not change result type").
+      const found = await client.query<RecordRow>(
+        named('claim.records', 'SELECT entity, key, version, parts, created_at, updated_at FROM records WHERE entity = ANY($1::text[]) AND key = ANY($2::text[])'),
+        keyColumns(ours),
+      );
       const byId = new Map(found.rows.map((r) => [recordId(r.entity, r.key), toRecord(r)]));
       const records = new Map<string, StoredRecord>();
       const rows = events.rows.map(toInboxEvent);
