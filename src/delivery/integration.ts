@@ -131,7 +131,10 @@ export interface IntegrationOptions<S extends Subscription, M extends DeliveryRe
    * @defaultValue false
    */
   ordered?: boolean;
-  /** Deliveries in flight at once. @defaultValue 8 */
+  /**
+   * Requests to the system in flight at once. An answered attempt frees its slot before its
+   * outcome is written; up to 4 per slot may wait for that write. @defaultValue 8
+   */
   concurrency?: number;
   /** At most `max` deliveries started per `perMs`. @defaultValue unlimited */
   rateLimit?: { max: number; perMs: number };
