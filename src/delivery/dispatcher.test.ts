@@ -103,4 +103,29 @@ describe('Dispatcher', () => {
       await dispatcher.stop();
     }
   });
+
+  it('keeps the slot of a failed attempt until its settle: a 410 disables the integration before anything more is sent', async () => {
+    await openWithPending(3);
+    let releaseSettles: () => void = () => undefined;
+    const settlesHeld = new Promise<void>((resolve) => (releaseSettles = resolve));
+    const settle = store.deliveries.settleAttempts.bind(store.deliveries);
+    let settles = 0;
+    store.deliveries.settleAttempts = async (...args) => ((settles += 1), await settlesHeld, settle(...args));
+    let sent = 0;
+    const desk = defineIntegration({ name: 'desk', on: { entity: customer }, map: () => ({ body: null }), concurrency: 1, sink: functionSink(async () => ((sent += 1), { status: 410 })) });
+    const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 20 });
+    dispatcher.start();
+    try {
+      await eventually(() => settles === 1, 10_000, 'the 410 attempt to reach its settle');
+      // Several polls go by while the settle waits: the slot stays taken.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(sent).toBe(1);
+      releaseSettles();
+      await eventually(async () => (await store.deliveries.listIntegrationStates()).some((i) => i.name === 'desk' && i.state === 'disabled'), 10_000, 'the integration to be disabled');
+      expect(sent).toBe(1);
+    } finally {
+      releaseSettles();
+      await dispatcher.stop();
+    }
+  });
 });

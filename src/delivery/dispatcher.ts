@@ -38,10 +38,10 @@ export interface DispatcherOptions {
 }
 
 /**
- * An attempt whose answer is in but whose settle has not committed is no longer a request to the
- * system: it gives its concurrency slot back at once, so a slow settle does not hold the
- * integration's receiver idle. Those attempts still hold their lease and memory, and this many
- * per slot may wait to settle before claiming stops.
+ * A successful attempt whose settle has not committed is no longer a request to the system: it
+ * gives its concurrency slot back at once, so a slow settle does not hold the integration's
+ * receiver idle. Those attempts still hold their lease and memory, and this many per slot may
+ * wait to settle before claiming stops.
  */
 const UNSETTLED_PER_SLOT = 4;
 
@@ -204,9 +204,13 @@ export class Dispatcher {
       timeoutMs: integration.timeoutMs,
     });
     const now = clock();
-    this.#freeSlot(integration, slot);
-    this.wake();
     const verdict = classify(response, now);
+    // Only a success frees its slot before the settle: after a failure the settle may disable the
+    // integration (410, or a streak), and until it does nothing more should go to that system.
+    if (verdict.kind === 'success') {
+      this.#freeSlot(integration, slot);
+      this.wake();
+    }
 
     let status: DeliveryStatus;
     let outcome: AttemptOutcome;

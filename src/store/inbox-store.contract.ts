@@ -113,6 +113,28 @@ export function describeInboxStoreContract(driver: string, open: () => Promise<S
       expect((await store.inbox.claimBatch(10)).events).toHaveLength(2);
     });
 
+    it('finds a batch stale when another worker already wrote the change of the version it meant to write', async () => {
+      // Both workers read version 1: the other one's change 2 landed first, so ours collides with it.
+      const [e1, e2] = [inboxEvent('CC-7'), inboxEvent('CC-7')];
+      await store.inbox.accept([e1!, e2!]);
+      const v1 = record('CC-7', 1, { contact: { name: 'A' } });
+      await store.inbox.commitBatch({ ...emptyBatch(), records: [{ record: v1, expectedVersion: 0 }] });
+      const [first, second] = (await store.inbox.claimBatch(10)).events;
+      const commitOf = (event: typeof first, name: string): BatchCommit => {
+        const v2 = record('CC-7', 2, { contact: { name } });
+        return {
+          ...emptyBatch(),
+          records: [{ record: v2, expectedVersion: 1 }],
+          changes: [{ entity: 'customer', key: 'CC-7', version: 2, eventId: event!.eventId, flowId: event!.flowId, rule: 'r', changedParts: ['contact'], diffs: [], record: v2, at: 2 }],
+          processed: [{ seq: event!.seq, eventId: event!.eventId, result: { entity: 'customer', key: 'CC-7', version: 2, changedParts: ['contact'] }, at: 2 }],
+        };
+      };
+      await store.inbox.commitBatch(commitOf(first, 'B'));
+      await expect(store.inbox.commitBatch(commitOf(second, 'C'))).rejects.toBeInstanceOf(StaleBatchError);
+      expect((await store.records.getRecord('customer', 'CC-7'))!.parts).toEqual({ contact: { name: 'B' } });
+      expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toEqual([e2!.eventId]);
+    });
+
     it('refuses to settle an event twice', async () => {
       const e = inboxEvent('CC-9');
       await store.inbox.accept([e]);

@@ -68,8 +68,11 @@ const COMMIT_WRITES = `WITH
     INSERT INTO audit (entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at)
     SELECT entity, key, version, part, field, old_value, new_value, rule, event_id, flow_id, at FROM ${jsonRows(5, AUDIT_COLUMNS)} ORDER BY n),
   changes AS (
+    -- A change whose version exists already was written by a worker that moved the record first:
+    -- the record check below finds the batch stale and rolls all of it back.
     INSERT INTO changes (entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at)
-    SELECT entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at FROM ${jsonRows(6, CHANGE_COLUMNS)} ORDER BY n),
+    SELECT entity, key, version, event_id, flow_id, rule, changed_parts, diffs, record, at FROM ${jsonRows(6, CHANGE_COLUMNS)} ORDER BY n
+    ON CONFLICT (entity, key, version) DO NOTHING),
   deliveries AS (${insertDeliveriesFrom(7)}),
   digest AS (
     INSERT INTO digest_items (integration, window_start, entity, key, event_id, item, created_at)

@@ -112,7 +112,8 @@ const SETTLE_ROUND = `WITH
     FROM ${ATTEMPT_ROWS} JOIN settled s ON s.i = u.i ORDER BY u.n),
   reset AS (
     UPDATE integrations SET failing_since = NULL, consecutive_failures = 0
-    WHERE $5::boolean AND name IN (SELECT integration FROM settled) AND (failing_since IS NOT NULL OR consecutive_failures <> 0))
+    -- By a sorted array: the primary key index then locks the rows in name order, so two settlers never deadlock.
+    WHERE $5::boolean AND name = ANY((SELECT array_agg(DISTINCT integration ORDER BY integration) FROM settled)::text[]) AND (failing_since IS NOT NULL OR consecutive_failures <> 0))
 SELECT i, integration FROM settled`;
 
 /**
