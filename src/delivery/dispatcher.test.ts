@@ -31,6 +31,16 @@ describe('Dispatcher', () => {
     await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries, digestItems: [], processed: [], parked: [] });
   }
 
+  /** Settles wait until released, as on a slow database under load; `started` counts those begun. */
+  function holdSettles(): { release: () => void; started: () => number } {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const settle = store.deliveries.settleAttempts.bind(store.deliveries);
+    let started = 0;
+    store.deliveries.settleAttempts = async (...args) => ((started += 1), await held, settle(...args));
+    return { release: () => release(), started: () => started };
+  }
+
   it('claims once for a short batch, and again only when a delivery finishes', async () => {
     await openWithPending(3);
 
@@ -65,11 +75,7 @@ describe('Dispatcher', () => {
   it('gives a concurrency slot back when the answer arrives, before the attempt settles, up to four unsettled per slot', async () => {
     await openWithPending(6);
 
-    // Settles wait until released: a slow database, as under load.
-    let releaseSettles: () => void = () => undefined;
-    const settlesHeld = new Promise<void>((resolve) => (releaseSettles = resolve));
-    const settle = store.deliveries.settleAttempts.bind(store.deliveries);
-    store.deliveries.settleAttempts = async (...args) => (await settlesHeld, settle(...args));
+    const settles = holdSettles();
     let inFlight = 0;
     let most = 0;
     let sent = 0;
@@ -95,36 +101,32 @@ describe('Dispatcher', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(sent).toBe(4);
       expect(most).toBe(1);
-      releaseSettles();
+      settles.release();
       await eventually(async () => (await store.deliveries.listDeliveries({ status: 'succeeded', limit: 10 })).length === 6, 10_000, 'all six to succeed');
       expect(most).toBe(1);
     } finally {
-      releaseSettles();
+      settles.release();
       await dispatcher.stop();
     }
   });
 
   it('keeps the slot of a failed attempt until its settle: a 410 disables the integration before anything more is sent', async () => {
     await openWithPending(3);
-    let releaseSettles: () => void = () => undefined;
-    const settlesHeld = new Promise<void>((resolve) => (releaseSettles = resolve));
-    const settle = store.deliveries.settleAttempts.bind(store.deliveries);
-    let settles = 0;
-    store.deliveries.settleAttempts = async (...args) => ((settles += 1), await settlesHeld, settle(...args));
+    const settles = holdSettles();
     let sent = 0;
     const desk = defineIntegration({ name: 'desk', on: { entity: customer }, map: () => ({ body: null }), concurrency: 1, sink: functionSink(async () => ((sent += 1), { status: 410 })) });
     const dispatcher = new Dispatcher(store.deliveries, [desk], pino({ level: 'silent' }), { pollMs: 20 });
     dispatcher.start();
     try {
-      await eventually(() => settles === 1, 10_000, 'the 410 attempt to reach its settle');
+      await eventually(() => settles.started() === 1, 10_000, 'the 410 attempt to reach its settle');
       // Several polls go by while the settle waits: the slot stays taken.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(sent).toBe(1);
-      releaseSettles();
+      settles.release();
       await eventually(async () => (await store.deliveries.listIntegrationStates()).some((i) => i.name === 'desk' && i.state === 'disabled'), 10_000, 'the integration to be disabled');
       expect(sent).toBe(1);
     } finally {
-      releaseSettles();
+      settles.release();
       await dispatcher.stop();
     }
   });

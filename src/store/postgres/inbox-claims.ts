@@ -116,7 +116,7 @@ function keyColumns(pairs: Iterable<{ entity: string; key: string }>): [string[]
 /** An inbox row's columns, named: see the claim's reads. */
 const INBOX_COLUMNS = ['seq', 'event_id', 'name', 'version', 'flow_id', 'entity', 'key', 'envelope', 'status', 'accepted_at', 'processed_at', 'result', 'error'].map((c) => `i.${c}`).join(', ');
 
-/** Claims begin as the other hot paths do (no bitmap scans), then queue for the claim lock: one round trip. */
+/** Claims begin as the other hot paths do (index scans only), then queue for the claim lock: one round trip. */
 const BEGIN_CLAIM = `${BEGIN_INDEX_SCANS}; SELECT pg_advisory_xact_lock(${LOCKS.class}, ${LOCKS.claims})`;
 
 export class InboxClaims {
@@ -211,7 +211,7 @@ export class InboxClaims {
       // fail commits.
       const awaited = [...batch.processed, ...batch.parked].filter((p) => p.awaited === true).map((p) => p.eventId);
       const notices = [...(wakesDispatchers(batch.deliveries) ? [[CHANNELS.deliveries, '']] : []), ...outcomePayloads(awaited).map((payload) => [CHANNELS.outcomes, payload])];
-      const { rows } = await client.query<{ created: Array<[string, string]>; updated: Array<[string, string]>; processed: number[] }>(named('commit.writes', COMMIT_WRITES), [
+      const result = await client.query<{ created: Array<[string, string]>; updated: Array<[string, string]>; processed: number[] }>(named('commit.writes', COMMIT_WRITES), [
         recordRows(created),
         recordRows(updated),
         ...keyColumns(updated.map((u) => u.record)),
@@ -226,7 +226,7 @@ export class InboxClaims {
         notices.map((n) => n[0]),
         notices.map((n) => n[1]),
       ]);
-      const written = rows[0]!;
+      const written = result.rows[0]!;
       refuseMovedRecords(created, written.created);
       refuseMovedRecords(updated, written.updated);
       if (written.processed.length !== batch.processed.length) {
