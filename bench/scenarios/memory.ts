@@ -65,7 +65,7 @@ export async function memory(ctx: BenchContext): Promise<Row[]> {
   const settled = (points: Array<[number, number]>) => points.filter(([m]) => m >= minutes / 5);
   const span = (points: Array<[number, number]>) => `${(points[0]?.[1] ?? 0).toFixed(1)} → ${(points.at(-1)?.[1] ?? 0).toFixed(1)} MiB over ${points.length} samples`;
   return [
-    { scenario: 'memory', metric: `peak RSS, ${total.toLocaleString('en-US')} events in and processed`, value: peak, unit: 'MiB' },
+    { scenario: 'memory', metric: `peak RSS, ${total.toLocaleString('en-US')} events in and processed`, value: peak, unit: 'MiB', target: { max: 250 } },
     {
       scenario: 'memory',
       metric: `heap in use after full GC, drift at 500 events/s for ${minutes} min (with deliveries)`,

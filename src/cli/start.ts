@@ -8,6 +8,7 @@ import { newProcessId } from '../hub/process-beats.js';
 import type { ModeReport } from '../security/private-files.js';
 import { maskUrl } from '../delivery/auth/mask.js';
 import { startTracing, tracesEndpoint } from '../observability/tracing.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import { LogDestination } from './log-destination.js';
 import { cliLogger } from './logger.js';
 
@@ -16,6 +17,7 @@ export interface StartFlags extends Flags {
 }
 
 export async function start(flags: StartFlags): Promise<void> {
+  limitHeapGrowth();
   const configPath = findConfigFile(flags.config);
   if (!configPath) {
     throw new ConfigError('no config: pass --config <file> or create confluo.config.ts (see examples/customer-sync/confluo.config.ts)');
