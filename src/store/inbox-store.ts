@@ -15,6 +15,15 @@ export interface InboxStore {
 
   claimBatch(limit: number): Promise<ClaimedBatch>;
   /**
+   * Claims the next batch while this process's batch in hand commits, so that applying it
+   * overlaps the commit (stores whose commits leave the event loop free: PostgreSQL). Like
+   * `claimBatch`, but it skips every key with a live lease, this process's own (the batch in
+   * hand) included, and looks for heads only past `afterSeq`, the highest seq in hand, instead
+   * of walking the queued events in hand again. A key taken still comes with every queued event
+   * of its own up to its head: per key, a prefix of its queue.
+   */
+  claimAhead?(limit: number, afterSeq: number): Promise<ClaimedBatch>;
+  /**
    * Commits a batch in one transaction. Throws `StaleBatchError` (and writes nothing) when a
    * record's version moved since the claim or an event is no longer queued.
    */

@@ -133,8 +133,11 @@ export class InboxClaims {
    * milliseconds), so each claimer sees the leases of the one before and takes the next keys
    * instead of racing for the same ones. The batch is, per key, every queued event up to the
    * last one that fit under `limit`: a prefix of the key's queue.
+   *
+   * With `afterSeq` (InboxStore.claimAhead) the heads are looked for past that seq, and keys this
+   * owner holds are skipped too: they are the batch in hand, whose events are still queued.
    */
-  async claimBatch(limit: number): Promise<ClaimedBatch> {
+  async claimBatch(limit: number, afterSeq?: number): Promise<ClaimedBatch> {
     const { owner, claimLeaseMs } = this.#options;
     return transaction(this.#pool, async (client) => {
       // The heads of the queue and their leases in one statement: claims are serialized, so every
@@ -144,7 +147,8 @@ export class InboxClaims {
            SELECT i.seq, i.entity, i.key FROM inbox i
            WHERE i.status = 'queued'
              AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.entity = i.entity AND p.key = i.key)
-             AND NOT EXISTS (SELECT 1 FROM inbox_leases l WHERE l.entity = i.entity AND l.key = i.key AND l.owner <> $1 AND l.lease_until > ${NOW_MS})
+             AND NOT EXISTS (SELECT 1 FROM inbox_leases l WHERE l.entity = i.entity AND l.key = i.key AND (l.owner <> $1 OR $5) AND l.lease_until > ${NOW_MS})
+             AND i.seq > $4
            ORDER BY i.seq LIMIT $2),
          heads AS (SELECT entity, key, max(seq) AS last FROM candidates GROUP BY entity, key),
          leased AS (
@@ -154,7 +158,7 @@ export class InboxClaims {
              WHERE inbox_leases.owner = excluded.owner OR inbox_leases.lease_until <= ${NOW_MS}
            RETURNING entity, key)
          SELECT h.entity, h.key, h.last FROM heads h JOIN leased USING (entity, key) ORDER BY h.entity, h.key`),
-        [owner, limit, claimLeaseMs],
+        [owner, limit, claimLeaseMs, afterSeq ?? 0, afterSeq !== undefined],
       );
       if (won.rows.length === 0) return { events: [], records: new Map() };
       const ours = won.rows;

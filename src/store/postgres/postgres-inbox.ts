@@ -23,6 +23,7 @@ export class PostgresInbox implements InboxStore {
   }
 
   claimBatch: InboxStore['claimBatch'] = (limit) => this.#claims.claimBatch(limit);
+  claimAhead: NonNullable<InboxStore['claimAhead']> = (limit, afterSeq) => this.#claims.claimBatch(limit, afterSeq);
   commitBatch: InboxStore['commitBatch'] = (batch) => this.#claims.commitBatch(batch);
 
   async listParked(): Promise<ParkedKey[]> {

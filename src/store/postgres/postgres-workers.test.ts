@@ -196,6 +196,58 @@ describe('PostgresStore with several workers', () => {
     expect((await lone.records.getEvent(e1.eventId))?.status).toBe('processed');
   });
 
+  it('claims ahead past the batch in hand: its keys are skipped, and a key taken comes with its earlier events', async () => {
+    const [store, other] = [await open('ahead'), await open('other')];
+    const [d1, a2, b3, a4, d5, c6, a7] = ['D', 'A', 'B', 'A', 'D', 'C', 'A'].map((k) => event(`AH-${k}`));
+    for (const e of [d1!, a2!, b3!, a4!, d5!, c6!, a7!]) await store.inbox.accept([e]); // one by one: seqs in this order
+    // Another worker holds D while this one claims its batch in hand: A (up to a4) and B.
+    expect((await other.inbox.claimBatch(1)).events.map((e) => e.eventId)).toEqual([d1!.eventId]);
+    const inHand = await store.inbox.claimBatch(3);
+    expect(inHand.events.map((e) => e.eventId)).toEqual([a2!.eventId, b3!.eventId, a4!.eventId]);
+    // D's worker stops; the claim ahead starts after a4. A's a7 is past it, but A is in hand.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(`DELETE FROM inbox_leases WHERE owner = 'other'`);
+    } finally {
+      await client.end();
+    }
+    const afterSeq = Math.max(...inHand.events.map((e) => e.seq));
+    const ahead = await store.inbox.claimAhead!(10, afterSeq);
+    expect(ahead.events.map((e) => e.eventId)).toEqual([d1!.eventId, d5!.eventId, c6!.eventId]);
+    // A plain claim by the same owner would hand A out again: the claim ahead is what skips it.
+    expect((await store.inbox.claimBatch(10)).events.map((e) => e.eventId)).toContain(a7!.eventId);
+  });
+
+  it('a processor that claimed ahead applies that batch at stop, leaving no key leased', async () => {
+    const store = await open('stopper');
+    let aheadClaims = 0;
+    const inbox = Object.assign(Object.create(store.inbox) as typeof store.inbox, {
+      claimAhead: (limit: number, afterSeq: number) => {
+        aheadClaims += 1;
+        return store.inbox.claimAhead!(limit, afterSeq);
+      },
+    });
+    const keys = Array.from({ length: 40 }, (_, i) => `STOP-${i}`);
+    const events = keys.flatMap((key) => [1, 2, 3].map(() => ({ ...event(key), entity: 'account', name: 'ledger:entry:posted' })));
+    await store.inbox.accept(events.map((e) => ({ ...e, envelope: { payload: { id: e.key, amount: 1, label: e.eventId } } })));
+    const processor = new Processor(inbox, ledgerFlow, pino({ level: 'silent' }), { batchSize: 5, idlePollMs: 5 });
+    processor.start();
+    while (aheadClaims < 3) await sleep(1);
+    await processor.stop();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM inbox_leases WHERE owner = 'stopper'`).finally(() => client.end());
+    expect(Number(rows[0]!.n)).toBe(0);
+    // Whatever was applied was applied in order, and nothing is parked.
+    for (const key of keys) {
+      const record = await store.records.getRecord('account', key);
+      const ids = events.filter((e) => e.key === key).map((e) => e.eventId);
+      expect(record?.parts.ledger?.history ?? []).toEqual(ids.slice(0, record?.version ?? 0));
+    }
+    expect(await store.inbox.listParked()).toEqual([]);
+  });
+
   it('runs the real processor as two workers: every account ends as if its entries were applied one by one', async () => {
     const stores = [await open('proc-A'), await open('proc-B')];
     const keys = ['L1', 'L2', 'L3', 'L4', 'L5'];
