@@ -89,7 +89,7 @@ describe('PostgreSQL connections lost under a running hub', () => {
       const before = total();
       await eventually(() => exit !== undefined || total() >= before + 50, 20_000, 'the stream to move on');
       const killed = await query<{ pid: number }>(
-        `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'confluo' AND pid <> pg_backend_pid()`,
+        `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'confluo %' AND pid <> pg_backend_pid()`,
         [db.name],
       );
       terminated += killed.length;

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../../test/support/postgres.js';
 import { eventually } from '../../../test/support/index.js';
 import { ConfluoError } from '../../errors/index.js';
-import { named, openPool, resolveOptions, transaction, type StoreLog } from './connection.js';
+import { named, openPool, resolveOptions, sessionName, transaction, type StoreLog } from './connection.js';
 import { PostgresStore } from './postgres-store.js';
 
 let db: TestDatabase;
@@ -148,7 +148,7 @@ describe('the notification listener', () => {
     // Refused for a while: each try waits twice as long as the one before.
     await allowConnections(false);
     undo.push(() => allowConnections(true));
-    const listening = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'confluo' AND query LIKE 'LISTEN%'`, [db.name]);
+    const listening = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND query LIKE 'LISTEN%'`, [db.name, sessionName(store.owner)]);
     expect(listening.rowCount).toBe(1);
     await eventually(() => log.messages.filter((m) => m.startsWith('could not listen')).length >= 2, 5_000, 'two refused tries');
     expect(log.details.slice(0, 3).map((d) => d.retryMs)).toEqual([500, 1000, 2000]);

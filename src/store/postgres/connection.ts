@@ -2,7 +2,7 @@
 // make, the clear error when the server cannot be reached, transactions that
 // outlive a lost connection, and the ids of the advisory locks and notification
 // channels it uses.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConfigError, ConfluoError } from '../../errors/index.js';
 import type { WakeChannel } from '../store.js';
@@ -97,20 +97,30 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   const poolMax = options.poolMax ?? (fromUrl === null ? 10 : Number(fromUrl));
   if (!Number.isInteger(poolMax) || poolMax < 1) throw new ConfigError(`pool_max must be a whole number of at least 1, not "${fromUrl ?? options.poolMax}"`);
   const host = url.hostname.replace(/^\[(.+)\]$/, '$1') || 'localhost';
+  const owner = options.owner ?? `processor-${randomUUID()}`;
   return {
     pool: {
       connectionString: url.toString(),
       max: poolMax,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      application_name: 'confluo',
+      application_name: sessionName(owner),
       types,
     },
     server: `${host}:${url.port || '5432'}`,
     database: decodeURIComponent(url.pathname.slice(1)) || url.username || 'postgres',
     claimLeaseMs: options.claimLeaseMs ?? 30_000,
-    owner: options.owner ?? `processor-${randomUUID()}`,
+    owner,
     log: options.log ?? { warn: () => undefined },
   };
+}
+
+/**
+ * The `application_name` of every connection a process opens: `confluo` and a digest of its
+ * owner id (PostgreSQL cuts names at 63 bytes, and a host name can be longer). A process that
+ * declares another down ends that one's sessions by it (PostgresHealth.reapSilent).
+ */
+export function sessionName(owner: string): string {
+  return `confluo ${createHash('sha256').update(owner).digest('hex').slice(0, 16)}`;
 }
 
 /** What went wrong, in words: a refused connection to a host with two addresses has an empty message. */

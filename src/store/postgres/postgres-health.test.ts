@@ -2,11 +2,13 @@
 // processing go to a live one at once (not after the lease runs out), its late
 // commit lands nothing, and a live process that commits its batch in parts
 // (its own commits freeing the keys as they go) is not mistaken for a dead one.
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
 import { StaleBatchError } from '../../errors/index.js';
 import type { ProcessInfo } from '../health-types.js';
 import type { BatchCommit, InboxEvent, NewInboxEvent } from '../types.js';
+import { sessionName } from './connection.js';
 import { PostgresStore } from './postgres-store.js';
 
 let db: TestDatabase;
@@ -74,6 +76,36 @@ describe('PostgreSQL processes and their leases', () => {
     await expect(dead.inbox.commitBatch(applied(held.events, 0))).rejects.toBeInstanceOf(StaleBatchError);
     await live.inbox.commitBatch(applied(taken.events, 0));
     expect((await live.records.getRecord('customer', 'DEAD-1'))?.version).toBe(1);
+  });
+
+  it('declares a process paused mid-transaction down all the same: its sessions end, and their locks with them', async () => {
+    const [paused, live] = [await open('paused-1'), await open('live-3')];
+    await paused.health.registerProcess(info('paused-1'), () => []);
+    await paused.inbox.accept([event('PAUSED-1')]);
+    expect((await paused.inbox.claimBatch(10)).events).toHaveLength(1);
+    // What a process stopped inside its commit leaves: a session of its own, in a transaction holding its lease rows.
+    const session = new pg.Client({ connectionString: db.url, application_name: sessionName('paused-1') });
+    session.on('error', () => undefined);
+    await session.connect();
+    try {
+      await session.query('BEGIN');
+      expect((await session.query(`SELECT 1 FROM inbox_leases WHERE owner = 'paused-1' FOR UPDATE`)).rowCount).toBe(1);
+      const reap = async () => {
+        for (;;) {
+          const reaped = await live.health.reapSilent(20, () => []);
+          if (reaped.length > 0) return reaped;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      };
+      const blocked = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the declaration waited on the paused transaction')), 5_000).unref());
+      expect(await Promise.race([reap(), blocked])).toMatchObject([{ process: { id: 'paused-1', state: 'down' }, released: { keys: 1 } }]);
+      await expect(session.query('SELECT 1')).rejects.toThrow();
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+    const taken = await live.inbox.claimBatch(10);
+    expect(taken.events.map((e) => e.key)).toEqual(['PAUSED-1']);
+    await live.inbox.commitBatch(applied(taken.events, 0));
   });
 
   it('lets a live process commit its batch a key’s events at a time, though its first commit freed the key', async () => {

@@ -19,7 +19,7 @@ import {
   type ProcessRowDb,
   type TransitionRowDb, COUNTS_TOWARD_FLAPPING } from '../health-rows.js';
 import type { Announcer, LoopHealth, MonitorKind, MonitorRow, MonitorState, MonitorTransition, Observation, ProcessInfo, ProcessRow, ReleasedLeases, TransitionRequest } from '../health-types.js';
-import { CHANNELS, NOW_MS, storableText, transaction } from './connection.js';
+import { CHANNELS, NOW_MS, sessionName, storableText, transaction } from './connection.js';
 import { insertDeliveries } from './postgres-deliveries.js';
 
 /** The database's clock read once, so every column a statement stamps gets the same instant. */
@@ -71,6 +71,7 @@ async function writeTransition(client: pg.ClientBase, r: TransitionRequest, anno
  * `interrupted`. Wakes the other processes' loops when something was freed.
  */
 async function releaseLeases(client: pg.ClientBase, owner: string, now: number, how: 'down' | 'stopped'): Promise<ReleasedLeases> {
+  if (how === 'down') await endSessions(client, owner);
   const keys = await client.query('DELETE FROM inbox_leases WHERE owner = $1', [owner]);
   // status = 'pending' lets the planner read the pending partial indexes instead of every delivery;
   // a settled delivery's lease was cleared when it settled.
@@ -85,6 +86,20 @@ async function releaseLeases(client: pg.ClientBase, owner: string, now: number, 
   if (released.keys > 0) await client.query('SELECT pg_notify($1, $2)', [CHANNELS.inbox, '']);
   if (released.deliveries > 0) await client.query('SELECT pg_notify($1, $2)', [CHANNELS.deliveries, '']);
   return released;
+}
+
+/**
+ * Ends the sessions of a process declared down. One that was paused (a stopped VM, SIGSTOP) keeps
+ * its connections, and a transaction it left open keeps its row locks: the lease deletes would wait
+ * for it, and the declaration with them, until it woke. Ended, its transactions roll back and their
+ * locks go; woken, it finds its connections closed and its leases gone. Only sessions of this role
+ * are asked to end, which needs no privilege beyond it.
+ */
+async function endSessions(client: pg.ClientBase, owner: string): Promise<void> {
+  await client.query(
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND usename = current_user AND pid <> pg_backend_pid()',
+    [sessionName(owner)],
+  );
 }
 
 export class PostgresHealth implements HealthStore {
