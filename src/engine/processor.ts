@@ -106,6 +106,7 @@ export class Processor {
   #looping = false;
   /** The next batch, claimed while the one before it committed (InboxStore.claimAhead). */
   #ahead: Promise<ClaimedBatch> | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(store: InboxStore, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
@@ -119,14 +120,19 @@ export class Processor {
     this.#loop.start();
   }
 
-  /** Stops after the batch in hand commits, and the one claimed ahead of it, if any. */
-  async stop(): Promise<void> {
+  /** Stops after the batch in hand commits, and the one claimed ahead of it, if any. A second call waits for the first. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop().finally(() => (this.#stopping = undefined));
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#looping = false;
     await this.#loop.stop();
     // Its keys are leased to this process: apply it rather than leave them waiting for the lease to run out.
     if (this.#ahead) {
       await this.runOnce().catch((error: unknown) => {
-        this.#log.warn({ err: error }, 'the batch claimed ahead was not committed at stop; its keys wait for their leases to run out');
+        this.#log.warn({ err: error }, 'the batch claimed ahead was not applied at stop; its events stay queued');
       });
     }
   }
@@ -157,7 +163,8 @@ export class Processor {
         return 0;
       }
       this.#failedRounds += 1;
-      const pause = Math.min(this.#options.errorBackoffMs * 2 ** (this.#failedRounds - 1), MAX_BACKOFF_MS);
+      // A batch claimed ahead holds its keys' leases: it goes next, not after the back-off (its own failure backs off).
+      const pause = this.#ahead ? 0 : Math.min(this.#options.errorBackoffMs * 2 ** (this.#failedRounds - 1), MAX_BACKOFF_MS);
       this.#log.error({ err: error, retryInMs: pause }, 'processing batch failed; events stay queued');
       this.#health.trouble('error', `processing failed ${this.#failedRounds} time(s) in a row: ${messageOf(error)}`);
       return pause;
@@ -173,7 +180,7 @@ export class Processor {
     const now = this.#options.clock();
     try {
       const committed = this.#commit(this.#plan(events, records, now));
-      this.#claimAhead(events);
+      if (ahead === undefined) this.#claimAhead(events);
       await committed;
       this.#staleStreak = 0;
     } catch (error) {
@@ -189,11 +196,15 @@ export class Processor {
 
   /**
    * A full batch says more is queued: where the store allows it, the next batch is claimed while
-   * this one commits, and applied while the commit is still under way. One PostgreSQL worker spent
-   * about 60% of a drain waiting on its commits (CPU profile, 2026-12-03). Claiming ahead lifted
-   * one worker's processing from 6,770-7,050 to 7,640-8,550 events/s, alternating runs of 100,000
-   * events (0.47-0.49 → 0.53-0.60 of raw inserts in the same runs). A claim that fails is
-   * reported by the round that takes it.
+   * this one commits. One PostgreSQL worker spent about 60% of a drain waiting on its commits (CPU
+   * profile, 2026-12-03).
+   *
+   * Only a batch from a plain claim claims ahead, so every other claim starts again from the head
+   * of the queue. A claim ahead looks only past the seqs in hand and skips the keys in hand: what
+   * it passes over (a key in hand that got a new event, a key freed meanwhile) waits for the next
+   * plain claim, at most one batch later. A chain of claims ahead would leave such an event
+   * waiting for as long as the queue stays full. A claim that fails is reported by the round that
+   * takes it.
    */
   #claimAhead(events: readonly InboxEvent[]): void {
     if (!this.#looping || this.#store.claimAhead === undefined || events.length < this.#options.batchSize) return;

@@ -94,6 +94,8 @@ export function resolveOptions(options: PostgresStoreOptions): ResolvedOptions {
   if (!/^postgres(ql)?:$/.test(url.protocol)) throw new ConfigError(`a PostgreSQL database URL starts with postgres:// or postgresql://, not ${url.protocol}//`);
   const fromUrl = url.searchParams.get('pool_max');
   url.searchParams.delete('pool_max');
+  // node-postgres lets the URL's application_name win over the pool's: it must stay sessionName(owner).
+  url.searchParams.delete('application_name');
   const poolMax = options.poolMax ?? (fromUrl === null ? 10 : Number(fromUrl));
   if (!Number.isInteger(poolMax) || poolMax < 1) throw new ConfigError(`pool_max must be a whole number of at least 1, not "${fromUrl ?? options.poolMax}"`);
   const host = url.hostname.replace(/^\[(.+)\]$/, '$1') || 'localhost';

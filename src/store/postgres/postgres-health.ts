@@ -92,12 +92,14 @@ async function releaseLeases(client: pg.ClientBase, owner: string, now: number, 
  * Ends the sessions of a process declared down. One that was paused (a stopped VM, SIGSTOP) keeps
  * its connections, and a transaction it left open keeps its row locks: the lease deletes would wait
  * for it, and the declaration with them, until it woke. Ended, its transactions roll back and their
- * locks go; woken, it finds its connections closed and its leases gone. Only sessions of this role
- * are asked to end, which needs no privilege beyond it.
+ * locks go; woken, it finds those connections closed and its leases gone. Idle sessions hold no
+ * locks and are left alone (a process declared down only because it was slow keeps its pool).
+ * Only sessions of this role and database are asked to end, which needs no privilege beyond it.
  */
 async function endSessions(client: pg.ClientBase, owner: string): Promise<void> {
   await client.query(
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND usename = current_user AND pid <> pg_backend_pid()',
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE application_name = $1 AND datname = current_database() AND usename = current_user AND state <> 'idle' AND pid <> pg_backend_pid()`,
     [sessionName(owner)],
   );
 }
@@ -130,18 +132,20 @@ export class PostgresHealth implements HealthStore {
     });
   }
 
+  /**
+   * One statement, outside any transaction: a process paused between a beat's statements would
+   * keep its row locked, and the reapers, which skip locked rows, would never declare it down.
+   */
   async beat(id: string, loops: readonly LoopHealth[]): Promise<{ now: number; fenced: boolean }> {
-    return transaction(this.#pool, async (client) => {
-      const { rows } = await client.query<{ now: number; beat: boolean }>(
-        `WITH ${CLOCK},
-         beat AS (UPDATE processes SET last_beat_at = clock.now, loops = $2 FROM clock WHERE id = $1 AND state = 'up' RETURNING id)
-         SELECT now, EXISTS (SELECT 1 FROM beat) AS beat FROM clock`,
-        [id, JSON.stringify(loops)],
-      );
-      const { now, beat } = rows[0]!;
-      if (beat) await client.query('UPDATE monitors SET last_check_at = $2 WHERE name = $1', [processMonitorName(id), now]);
-      return { now, fenced: !beat };
-    });
+    const { rows } = await this.#pool.query<{ now: number; beat: boolean }>(
+      `WITH ${CLOCK},
+       beat AS (UPDATE processes SET last_beat_at = clock.now, loops = $2 FROM clock WHERE id = $1 AND state = 'up' RETURNING id),
+       checked AS (UPDATE monitors SET last_check_at = clock.now FROM clock, beat WHERE monitors.name = $3)
+       SELECT now, EXISTS (SELECT 1 FROM beat) AS beat FROM clock`,
+      [id, JSON.stringify(loops), processMonitorName(id)],
+    );
+    const { now, beat } = rows[0]!;
+    return { now, fenced: !beat };
   }
 
   async stopProcess(id: string): Promise<ReleasedLeases> {
