@@ -102,8 +102,6 @@ export class Processor {
   #failedRounds = 0;
   /** Commits in a row that lost to a moved record or event (see STALE_STREAK_LIMIT). */
   #staleStreak = 0;
-  /** Between start and stop: only the loop claims ahead, so a stopped processor holds no keys. */
-  #looping = false;
   /** The next batch, claimed while the one before it committed (InboxStore.claimAhead). */
   #ahead: Promise<ClaimedBatch> | undefined;
   #stopping: Promise<void> | undefined;
@@ -116,7 +114,6 @@ export class Processor {
   }
 
   start(): void {
-    this.#looping = true;
     this.#loop.start();
   }
 
@@ -127,7 +124,6 @@ export class Processor {
   }
 
   async #stop(): Promise<void> {
-    this.#looping = false;
     await this.#loop.stop();
     // Its keys are leased to this process: apply it rather than leave them waiting for the lease to run out.
     if (this.#ahead) {
@@ -207,7 +203,8 @@ export class Processor {
    * takes it.
    */
   #claimAhead(events: readonly InboxEvent[]): void {
-    if (!this.#looping || this.#store.claimAhead === undefined || events.length < this.#options.batchSize) return;
+    // Only the running loop claims ahead, so a stopped processor holds no keys.
+    if (!this.#loop.running || this.#store.claimAhead === undefined || events.length < this.#options.batchSize) return;
     const afterSeq = events.reduce((highest, event) => Math.max(highest, event.seq), 0);
     const ahead = this.#store.claimAhead(this.#options.batchSize, afterSeq);
     ahead.catch(() => undefined); // awaited by the next round; until then a rejection is not unhandled

@@ -30,6 +30,11 @@ export class WorkLoop {
     this.#loop = this.#loop.then(() => this.#run(generation));
   }
 
+  /** Between start and stop (false from the moment stop is called). */
+  get running(): boolean {
+    return this.#running;
+  }
+
   /** Stops after the step in hand. */
   async stop(): Promise<void> {
     if (this.#running) {

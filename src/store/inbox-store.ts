@@ -15,8 +15,9 @@ export interface InboxStore {
 
   claimBatch(limit: number): Promise<ClaimedBatch>;
   /**
-   * Claims the next batch while this process's batch in hand commits, so that applying it
-   * overlaps the commit (stores whose commits leave the event loop free: PostgreSQL). Like
+   * Claims the next batch while this process's batch in hand commits, so that the claim's round
+   * trips overlap the commit; the batch is applied once that commit is in (stores whose commits
+   * leave the event loop free: PostgreSQL). Like
    * `claimBatch`, but it skips every key with a live lease, this process's own (the batch in
    * hand) included, and looks for heads only past `afterSeq`, the highest seq in hand, instead
    * of walking the queued events in hand again. A key taken still comes with every queued event
