@@ -92,6 +92,14 @@ export async function readApiRoutes(app: FastifyInstance, options: ReadApiOption
     return { items: items.map(auditBody), next: rows.length > query.data.limit && last ? encodeCursor(last.id) : null };
   });
 
+  app.get<{ Params: { entity: string; key: string } }>('/api/v1/entities/:entity/:key/identifiers', async (request, reply) => {
+    const { entity, key } = request.params;
+    if (!knownEntity(entity)) return sendError(reply, 404, 'ENTITY_NOT_FOUND', `no entity named "${entity}"`);
+    const links = await store.records.listIdentifiers(entity, key);
+    if (links.length === 0 && !(await store.records.getRecord(entity, key))) return sendError(reply, 404, 'RECORD_NOT_FOUND', `no ${entity} with key "${key}"`);
+    return { items: links.map((l) => ({ identifier: l.identifier, value: l.value, eventId: l.eventId, linkedAt: iso(l.linkedAt) })) };
+  });
+
   app.get<{ Params: { id: string } }>('/api/v1/events/:id', async (request, reply) => {
     const trace = await store.records.getEvent(request.params.id);
     if (!trace) return sendError(reply, 404, 'EVENT_NOT_FOUND', `no event with id "${request.params.id}"`);

@@ -15,7 +15,9 @@ import type { ClaimedBatch, InboxStore } from '../store/inbox-store.js';
 import { recordId } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { BatchCommit, Change, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
-import { applyEvent } from './apply-event.js';
+import { applyEvent, type EventOutcome } from './apply-event.js';
+import { checkLinks, LinkBook, wantedLinks } from './identity.js';
+import type { EventType } from '../flow/event-type.js';
 import type { EventResult } from './outcomes.js';
 
 export interface ProcessorOptions {
@@ -105,12 +107,19 @@ export class Processor {
   /** The next batch, claimed while the one before it committed (InboxStore.claimAhead). */
   #ahead: Promise<ClaimedBatch> | undefined;
   #stopping: Promise<void> | undefined;
+  /** The event types that may link identifier values: routed by one, or with a rule that sets a part one is read from. */
+  readonly #linking: ReadonlySet<EventType>;
 
   constructor(store: InboxStore, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
     this.#flow = flow;
     this.#log = log;
     this.#options = { batchSize: 1000, idlePollMs: 250, errorBackoffMs: 1000, outbox: () => NO_OUTPUT, clock: Date.now, ...options };
+    this.#linking = new Set(
+      [...flow.events.values()].filter(
+        (type) => type.route !== undefined || (flow.ruleFor(type.name, type.version)?.parts ?? []).some((part) => type.entity.identifiers.some((i) => i.part === part)),
+      ),
+    );
   }
 
   start(): void {
@@ -174,8 +183,9 @@ export class Processor {
     const { events, records } = await (ahead ?? this.#store.claimBatch(this.#options.batchSize));
     if (events.length === 0) return 0;
     const now = this.#options.clock();
+    const book = await this.#linkBook(events, records, now);
     try {
-      const committed = this.#commit(this.#plan(events, records, now));
+      const committed = this.#commit(this.#plan(events, records, now, book));
       if (ahead === undefined) this.#claimAhead(events);
       await committed;
       this.#staleStreak = 0;
@@ -185,9 +195,38 @@ export class Processor {
       if (error instanceof ConfluoError && error.retryable && !(error instanceof StaleBatchError)) throw error;
       this.#staleStreak = 0;
       this.#log.warn({ err: error, events: events.length }, 'batch commit failed; committing its keys apart to find the event at fault');
-      await this.#isolate(byKey(events), records, now);
+      await this.#isolate(byKey(events), records, now, book);
     }
     return events.length;
+  }
+
+  /**
+   * The identifier links the batch's events are checked against, read before it is planned: the
+   * events that may link are applied once here to learn which values they want. Undefined when
+   * none of them may link, so a flow without identifiers pays nothing.
+   */
+  async #linkBook(events: readonly InboxEvent[], records: ReadonlyMap<string, StoredRecord>, now: number): Promise<LinkBook | undefined> {
+    if (this.#linking.size === 0) return undefined;
+    const queries = new Map<string, { keys: Set<string>; values: Array<{ identifier: string; value: string }> }>();
+    const working = new Map(records);
+    for (const event of events) {
+      const type = this.#flow.eventType(event.name, event.version);
+      if (type === undefined || !this.#linking.has(type)) continue;
+      const id = recordId(event.entity, event.key);
+      const before = working.get(id);
+      const outcome = applyEvent(this.#flow, event, before, now);
+      if (outcome.kind === 'failed') continue;
+      const after = outcome.kind === 'changed' ? outcome.record : before;
+      if (after) working.set(id, after);
+      const wanted = wantedLinks(type, event, before, after);
+      if (wanted.length === 0) continue;
+      const query = queries.get(event.entity) ?? { keys: new Set<string>(), values: [] };
+      query.keys.add(event.key);
+      query.values.push(...wanted);
+      queries.set(event.entity, query);
+    }
+    const found = await Promise.all([...queries].map(([entity, query]) => this.#store.findLinks(entity, { keys: [...query.keys], values: query.values })));
+    return new LinkBook(found.flat());
   }
 
   /**
@@ -223,16 +262,18 @@ export class Processor {
    * that fails too throws (after the other keys had their turn), and the round backs off with
    * that key's events still queued.
    */
-  async #isolate(groups: InboxEvent[][], records: Map<string, StoredRecord>, now: number): Promise<void> {
+  async #isolate(groups: InboxEvent[][], records: Map<string, StoredRecord>, now: number, book: LinkBook | undefined): Promise<void> {
     if (groups.length > 1) {
       const half = Math.ceil(groups.length / 2);
       let unsettled: unknown;
       for (const part of [groups.slice(0, half), groups.slice(half)]) {
         try {
-          await this.#commit(this.#plan(part.flat(), records, now));
+          const plan = this.#plan(part.flat(), records, now, book);
+          await this.#commit(plan);
+          for (const link of plan.batch.links ?? []) book?.add(link);
         } catch {
           // A half that cannot even park its culprit still lets the other half through.
-          await this.#isolate(part, records, now).catch((error: unknown) => (unsettled ??= error));
+          await this.#isolate(part, records, now, book).catch((error: unknown) => (unsettled ??= error));
         }
       }
       if (unsettled !== undefined) throw unsettled;
@@ -241,12 +282,13 @@ export class Processor {
     for (const event of groups[0] ?? []) {
       let failure: unknown;
       for (let attempt = 0; attempt < 2; attempt += 1) {
-        const plan = this.#plan([event], records, now);
+        const plan = this.#plan([event], records, now, book);
         try {
           await this.#commit(plan);
           const id = recordId(event.entity, event.key);
           const record = plan.working.get(id);
           if (record) records.set(id, record);
+          for (const link of plan.batch.links ?? []) book?.add(link);
           failure = undefined;
           break;
         } catch (error) {
@@ -266,6 +308,20 @@ export class Processor {
     }
   }
 
+  /** The applied event's outcome once its links are checked: a value it may not link fails it. */
+  #link(outcome: EventOutcome, event: InboxEvent, current: StoredRecord | undefined, book: LinkBook, batch: BatchCommit, now: number): EventOutcome {
+    const type = this.#flow.eventType(event.name, event.version);
+    if (type === undefined || !this.#linking.has(type)) return outcome;
+    const after = outcome.kind === 'changed' ? outcome.record : current;
+    const check = checkLinks(type.entity, event.key, wantedLinks(type, event, current, after), book, event, now);
+    if (!check.ok) return { kind: 'failed', error: check.error };
+    for (const link of check.links) {
+      book.add(link);
+      (batch.links ??= []).push(link);
+    }
+    return outcome;
+  }
+
   #parkPlan(event: InboxEvent, error: ParkedKey['error'], now: number): Plan {
     const batch: BatchCommit = { records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [] };
     batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error, parkedAt: now, awaited: awaited(event) });
@@ -278,8 +334,12 @@ export class Processor {
     };
   }
 
-  /** Applies the events to the claimed records in memory: what their commit should write. */
-  #plan(events: readonly InboxEvent[], claimed: ReadonlyMap<string, StoredRecord>, now: number): Plan {
+  /**
+   * Applies the events to the claimed records in memory: what their commit should write. With a
+   * book, the identifier values an event links are checked against it and committed with it.
+   */
+  #plan(events: readonly InboxEvent[], claimed: ReadonlyMap<string, StoredRecord>, now: number, known: LinkBook | undefined): Plan {
+    const book = known?.fork();
     const working = new Map<string, StoredRecord>(claimed);
     const touched = new Set<string>();
     const blocked = new Set<string>();
@@ -294,7 +354,8 @@ export class Processor {
       const span = tracer?.start(event, now);
       if (span) spans?.push(span);
       const current = working.get(id);
-      const outcome = applyEvent(this.#flow, event, current, now);
+      const applied = applyEvent(this.#flow, event, current, now);
+      const outcome = book && applied.kind !== 'failed' ? this.#link(applied, event, current, book, batch, now) : applied;
       if (outcome.kind === 'failed') {
         blocked.add(id);
         batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now, awaited: awaited(event) });

@@ -2,6 +2,7 @@
 // composite key and a record split into named parts, each a zod object.
 import type { z } from 'zod';
 import { FlowDefinitionError } from '../errors/index.js';
+import { defineIdentifiers, type Identifier, type IdentifierOptions } from './identifiers.js';
 
 export type PartsShape = Record<string, z.ZodObject>;
 
@@ -19,6 +20,12 @@ export interface EntityOptions<N extends string, K extends readonly string[], P 
   };
   /** The record's parts; rules declare which of them they may change. */
   parts: P;
+  /**
+   * The values besides the key that name a record, by identifier name (e.g. `email` read from
+   * `contact.email`): event types may route by them, and a rule that sets one links it to the record.
+   * @defaultValue none
+   */
+  identifiers?: Record<string, IdentifierOptions>;
 }
 
 export type KeyValues<K extends readonly string[]> = { [F in K[number]]: string | number };
@@ -28,6 +35,8 @@ export interface Entity<N extends string = string, K extends readonly string[] =
   readonly keyFields: K;
   readonly separator: string;
   readonly parts: P;
+  /** The declared identifiers besides the key, in declaration order. */
+  readonly identifiers: readonly Identifier[];
   /** Joins key field values into the key string; throws a KeyError naming the bad field. */
   formatKey(values: KeyValues<K>): string;
   /** Splits a key string back into its fields; undefined when it has the wrong shape. */
@@ -57,12 +66,15 @@ export function defineEntity<const N extends string, const K extends readonly st
   if (fields.length === 0) throw new FlowDefinitionError(`entity "${options.name}" needs at least one key field`);
   if (separator.length === 0) throw new FlowDefinitionError(`entity "${options.name}" has an empty key separator`);
   if (Object.keys(options.parts).length === 0) throw new FlowDefinitionError(`entity "${options.name}" has no parts`);
+  if (options.identifiers && 'key' in options.identifiers) throw new FlowDefinitionError(`entity "${options.name}": "key" names the key itself; pick another identifier name`);
+  const identifiers = defineIdentifiers(options.name, options.parts, options.identifiers);
 
   return {
     name: options.name,
     keyFields: fields,
     separator,
     parts: options.parts,
+    identifiers,
     formatKey(values) {
       return fields
         .map((field) => {

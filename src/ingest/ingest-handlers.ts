@@ -5,6 +5,7 @@
 import type { Flow } from '../flow/flow.js';
 import type { AcceptOutcome as SpanOutcome, Tracing } from '../observability/tracing.js';
 import { KeyError } from '../flow/entity.js';
+import type { RecordAddress } from '../flow/event-type.js';
 import type { EventResult } from '../engine/outcomes.js';
 import { EventError } from '../protocol/event-error.js';
 import { badIdentifier, LIMITS } from '../protocol/limits.js';
@@ -54,18 +55,19 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
   for (const type of deps.flow.events.values()) {
     /** `traceparent`: the accept span's context, kept in place of the one the event came with. */
     const toInbox = (request: HandlerRequest<unknown>, traceparent: string | undefined): NewInboxEvent => {
-      let key: string;
+      let address: RecordAddress;
       try {
-        key = type.entity.formatKey(type.key(request.payload));
+        address = type.address(request.payload);
       } catch (error) {
         if (error instanceof KeyError) {
           throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: error.field, message: error.message, errorType: 'invalid_key' }] });
         }
         throw error;
       }
+      const { key, route } = address;
       const problem = badIdentifier(key, LIMITS.maxKeyLength);
       if (problem) {
-        const from = type.entity.keyFields.join(', ');
+        const from = route ? route.identifier : type.entity.keyFields.join(', ');
         throw new EventError('badRequest', 'INVALID_PAYLOAD', { fields: [{ name: from, message: `the ${type.entity.name} key made from ${from} ${problem}`, errorType: 'invalid_key' }] });
       }
       return {
@@ -75,6 +77,7 @@ export function registerIngestHandlers(deps: IngestDeps, options: IngestOptions 
         flowId: request.flowId,
         entity: type.entity.name,
         key,
+        ...(route ? { route } : {}),
         // Kept as received, minus credentials (auth): the rule re-validates the raw payload.
         envelope: {
           name: request.name,

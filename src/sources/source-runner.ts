@@ -346,7 +346,7 @@ export class SourceRunner {
         if (!parsed.success) {
           throw new Error(`not a valid ${type.name} payload: ${describeIssues(parsed.error.issues).map((f) => `${f.name}: ${f.message}`).join('; ')}`);
         }
-        const key = type.entity.formatKey(type.key(parsed.data));
+        const { key, route } = type.address(parsed.data);
         const eventId = `${source.name}:${id}`;
         events.push({
           eventId,
@@ -355,6 +355,7 @@ export class SourceRunner {
           flowId: source.flowId?.(item) ?? runId,
           entity: type.entity.name,
           key,
+          ...(route ? { route } : {}),
           // As an events-protocol request, so pulled and pushed events read the same everywhere.
           envelope: { name: type.name, version: type.version, id: eventId, flowId: source.flowId?.(item) ?? runId, payload: toJson(payload), identity: {}, metadata: { origin: 'source', source: source.name, runId, itemId: id } },
           acceptedAt,

@@ -14,6 +14,32 @@ export function describeInboxStoreContract(driver: string, open: () => Promise<S
       store = opened;
     });
 
+    it('links identifier values with a batch, files routed events under the linked key, and refuses a value linked elsewhere', async () => {
+      const link = (value: string, key: string, eventId = `l-${value}`) => ({ entity: 'customer', identifier: 'email', value, key, eventId, linkedAt: 5000 });
+      await store.inbox.commitBatch({ ...emptyBatch(), links: [link('ana@example.com', 'CC-1'), link('old@example.com', 'CC-1')] });
+      const routed = inboxEvent('email:ana@example.com', { route: { identifier: 'email', value: 'ana@example.com' } });
+      const unknown = inboxEvent('email:bob@example.com', { route: { identifier: 'email', value: 'bob@example.com' } });
+      await store.inbox.accept([routed, unknown]);
+      const { events } = await store.inbox.claimBatch(10);
+      expect(events.map((e) => [e.eventId, e.key])).toEqual([
+        [routed.eventId, 'CC-1'],
+        [unknown.eventId, 'email:bob@example.com'],
+      ]);
+
+      // The same value to the same key again is a no-op; to another key, a lost race.
+      await store.inbox.commitBatch({ ...emptyBatch(), links: [link('ana@example.com', 'CC-1', 'again')] });
+      await expect(store.inbox.commitBatch({ ...emptyBatch(), links: [link('ana@example.com', 'CC-2')] })).rejects.toBeInstanceOf(StaleBatchError);
+
+      const found = await store.inbox.findLinks('customer', { keys: ['CC-1'], values: [{ identifier: 'email', value: 'bob@example.com' }, { identifier: 'email', value: 'old@example.com' }] });
+      expect(found.map((l) => [l.value, l.key, l.eventId]).sort()).toEqual([
+        ['ana@example.com', 'CC-1', 'l-ana@example.com'],
+        ['old@example.com', 'CC-1', 'l-old@example.com'],
+      ]);
+      expect(await store.inbox.findLinks('vendor', { keys: ['CC-1'], values: [{ identifier: 'email', value: 'ana@example.com' }] })).toEqual([]);
+      expect((await store.records.listIdentifiers('customer', 'CC-1')).map((l) => l.value)).toEqual(['ana@example.com', 'old@example.com']);
+      expect(await store.records.listIdentifiers('customer', 'CC-2')).toEqual([]);
+    });
+
     it('accepts events durably and deduplicates by event id, also within one call', async () => {
       const a = inboxEvent('CC-1');
       const b = inboxEvent('CC-2');

@@ -1,6 +1,6 @@
 // The inbox part of the Store port: accepting events, claiming and committing
 // processing batches, and the keys parked behind an event that failed.
-import type { AcceptOutcome, BatchCommit, InboxEvent, NewInboxEvent, ParkedKey, StoredRecord } from './types.js';
+import type { AcceptOutcome, BatchCommit, IdentifierLink, InboxEvent, LinkQuery, NewInboxEvent, ParkedKey, StoredRecord } from './types.js';
 
 export interface ClaimedBatch {
   /** Queued events of keys that are not parked, oldest first; per key a prefix of its queue. */
@@ -10,7 +10,11 @@ export interface ClaimedBatch {
 }
 
 export interface InboxStore {
-  /** Durably records events (one transaction for the whole array), deduplicating by event id. */
+  /**
+   * Durably records events (one transaction for the whole array), deduplicating by event id. An
+   * event with a `route` is filed under the key of the record its identifier value is linked to,
+   * when one is; else under its own `key`.
+   */
   accept(events: NewInboxEvent[]): Promise<AcceptOutcome[]>;
 
   claimBatch(limit: number): Promise<ClaimedBatch>;
@@ -29,6 +33,11 @@ export interface InboxStore {
    * record's version moved since the claim or an event is no longer queued.
    */
   commitBatch(batch: BatchCommit): Promise<void>;
+  /**
+   * The identifier links of an entity a batch's new links are checked against: every link held
+   * by `query.keys`, and whoever holds `query.values`.
+   */
+  findLinks(entity: string, query: LinkQuery): Promise<IdentifierLink[]>;
 
   listParked(): Promise<ParkedKey[]>;
   /** Unparks the key so its head event runs again. False when it was not parked. */

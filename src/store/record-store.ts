@@ -1,7 +1,7 @@
 // The records part of the Store port: each key's current record, its audit
 // trail (which is also its past: `engine/time-travel.ts` reads it), and the
 // trace of what one event did.
-import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, StoredRecord } from './types.js';
+import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, IdentifierLink, StoredRecord } from './types.js';
 
 export interface RecordStore {
   getRecord(entity: string, key: string): Promise<StoredRecord | undefined>;
@@ -15,4 +15,6 @@ export interface RecordStore {
    * long history keeps its end.
    */
   listFieldHistory(entity: string, key: string, part: string, field: string, limit: number): Promise<AuditEntry[]>;
+  /** The identifier values that route to the key, by identifier then when each was linked. */
+  listIdentifiers(entity: string, key: string): Promise<IdentifierLink[]>;
 }

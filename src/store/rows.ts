@@ -4,7 +4,7 @@
 import { decodeOptional } from './json-columns.js';
 import type { ApiKey, NewApiKey, NewOperatorAction, OperatorAction, Scope } from './access-store.js';
 import type { RejectedItem, SourceRow, SourceRun } from './source-types.js';
-import type { AuditEntry, EventOrigin, EventStatus, EventTrace, FieldDiff, FlowEvent, InboxEvent, Json, StoredRecord } from './types.js';
+import type { AuditEntry, EventOrigin, EventStatus, EventTrace, FieldDiff, FlowEvent, IdentifierLink, InboxEvent, Json, StoredRecord } from './types.js';
 
 export interface InboxRow {
   seq: number;
@@ -30,6 +30,17 @@ export interface RecordRow {
   created_at: number;
   updated_at: number;
 }
+
+export interface LinkRow {
+  entity: string;
+  identifier: string;
+  value: string;
+  key: string;
+  event_id: string;
+  linked_at: number;
+}
+
+export const toLink = (r: LinkRow): IdentifierLink => ({ entity: r.entity, identifier: r.identifier, value: r.value, key: r.key, eventId: r.event_id, linkedAt: r.linked_at });
 
 export interface AuditRow {
   id: number;

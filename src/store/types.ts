@@ -15,7 +15,13 @@ export interface NewInboxEvent {
   version: number;
   flowId: string;
   entity: string;
+  /** The record key; for a routed event, the key a new record gets when no record holds `route`'s value. */
   key: string;
+  /**
+   * The identifier value the event names its record by, when not the key: the store files the
+   * event under the key of the record that value is linked to when it accepts it.
+   */
+  route?: { identifier: string; value: string };
   /** The whole request envelope, kept as received (credentials removed). */
   envelope: Record<string, unknown>;
   acceptedAt: number;
@@ -89,6 +95,24 @@ export interface ParkedKey {
   waiting: number;
 }
 
+/** An identifier value that routes to a record: `email` `ana@example.com` → `CC-1015`. */
+export interface IdentifierLink {
+  entity: string;
+  identifier: string;
+  /** Normalised, as the entity's identifier declares. */
+  value: string;
+  key: string;
+  /** The event whose change (or routing) linked it. */
+  eventId: string;
+  linkedAt: number;
+}
+
+/** Which links `InboxStore.findLinks` reads: every link of these keys, and the links of these values. */
+export interface LinkQuery {
+  keys: readonly string[];
+  values: ReadonlyArray<{ identifier: string; value: string }>;
+}
+
 /** What one processing batch decided; the store commits it all or nothing. */
 export interface BatchCommit {
   /** Records to write, each guarded by the version it was read at (0 = did not exist). */
@@ -101,6 +125,8 @@ export interface BatchCommit {
   /** `awaited`: its sender asked to wait for the outcome (`metadata.wait`); a shared store tells the other processes. */
   processed: Array<{ seq: number; eventId: string; result: ProcessedResult; at: number; awaited?: boolean }>;
   parked: Array<Omit<ParkedKey, 'waiting'> & { awaited?: boolean }>;
+  /** Identifier values linked to the batch's records; a value another record took meanwhile makes the batch stale. */
+  links?: IdentifierLink[];
 }
 
 export interface EventTrace {

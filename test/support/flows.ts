@@ -50,3 +50,41 @@ export const ledgerFlow = defineFlow({
     }),
   ],
 });
+
+/** Members known by id to the CRM and by email alone to the help desk: identifiers, routing and links. */
+export const member = defineEntity({
+  name: 'member',
+  key: { fields: ['id'] },
+  parts: {
+    contact: z.object({ name: z.string(), email: z.string().optional() }),
+    support: z.object({ openTickets: z.number().int(), lastTicketAt: z.string() }),
+  },
+  identifiers: { email: { from: 'contact.email', normalise: 'lowercase', blocked: ['noreply@example.com'], limit: 2 } },
+});
+
+export const memberUpdated = defineEvent({
+  name: 'crm:member:updated',
+  entity: member,
+  payload: z.object({ id: z.string(), name: z.string(), email: z.string().optional() }),
+  key: (p) => ({ id: p.id }),
+});
+
+export const ticketOpened = defineEvent({
+  name: 'desk:ticket:opened',
+  entity: member,
+  payload: z.object({ email: z.string(), ticketId: z.string(), openedAt: z.string() }),
+  route: { by: 'email', value: (p) => p.email },
+});
+
+export const memberFlow = defineFlow({
+  entities: [member],
+  events: [memberUpdated, ticketOpened],
+  rules: [
+    defineRule({ event: memberUpdated, parts: ['contact'], apply: ({ payload }) => ({ contact: { name: payload.name, email: payload.email } }) }),
+    defineRule({
+      event: ticketOpened,
+      parts: ['support'],
+      apply: ({ payload }, current) => ({ support: { openTickets: (current?.parts.support?.openTickets ?? 0) + 1, lastTicketAt: payload.openedAt } }),
+    }),
+  ],
+});

@@ -88,6 +88,7 @@ SELECT (SELECT coalesce(json_agg(json_build_array(entity, key)), '[]') FROM crea
        (SELECT coalesce(json_agg(json_build_array(entity, key)), '[]') FROM updated) AS updated,
        (SELECT coalesce(array_agg(seq), '{}') FROM processed) AS processed,
        (SELECT count(*) FROM notified) AS notified`;
+const LINK_ROWS = jsonRows(1, { entity: 'text', identifier: 'text', value: 'text', key: 'text', event_id: 'text', linked_at: 'bigint' });
 const PARKED_ROWS = jsonRows(1, { entity: 'text', key: 'text', event_id: 'text', error: 'text', parked_at: 'bigint' });
 
 /**
@@ -252,8 +253,30 @@ export class InboxClaims {
         }
         await client.query(`INSERT INTO parked (entity, key, event_id, error, parked_at) SELECT entity, key, event_id, error, parked_at FROM ${PARKED_ROWS}`, [rows]);
       }
+      if (batch.links && batch.links.length > 0) await insertLinks(client, batch.links);
     }, BEGIN_INDEX_SCANS);
   }
+}
+
+/**
+ * Links identifier values to the batch's records. A value another worker linked to another record
+ * meanwhile makes the batch stale: claimed again, it sees the holder. The check is a statement of
+ * its own so that its snapshot sees a link the insert waited for.
+ */
+async function insertLinks(client: pg.ClientBase, links: NonNullable<BatchCommit['links']>): Promise<void> {
+  const rows = JSON.stringify(links.map((l) => ({ entity: l.entity, identifier: l.identifier, value: l.value, key: l.key, event_id: l.eventId, linked_at: l.linkedAt })));
+  await client.query(
+    `INSERT INTO identifier_links (entity, identifier, value, key, event_id, linked_at)
+     SELECT entity, identifier, value, key, event_id, linked_at FROM ${LINK_ROWS} ORDER BY n ON CONFLICT DO NOTHING`,
+    [rows],
+  );
+  const taken = await client.query<{ identifier: string; value: string; entity: string; key: string }>(
+    `SELECT l.identifier, l.value, l.entity, l.key FROM ${LINK_ROWS}
+     JOIN identifier_links l ON l.entity = u.entity AND l.identifier = u.identifier AND l.value = u.value AND l.key <> u.key LIMIT 1`,
+    [rows],
+  );
+  const link = taken.rows[0];
+  if (link) throw new StaleBatchError(`${link.identifier} ${link.value} was linked to ${link.entity}/${link.key} meanwhile`);
 }
 
 /** Records as the commit's JSON rows, each with the version it was read at (0: new). */

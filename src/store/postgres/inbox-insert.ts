@@ -17,7 +17,7 @@ const INBOX_ROWS = jsonRows(1, { event_id: 'text', name: 'text', version: 'int',
 export async function insertInbox(client: pg.ClientBase, events: readonly NewInboxEvent[]): Promise<AcceptOutcome[]> {
   if (events.length === 0) return [];
   const entities = events.map((e) => e.entity);
-  const keys = events.map((e) => e.key);
+  const keys = await routedKeys(client, events);
   await client.query(
     named('inbox.lock-keys', `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(e || '/' || k) AS h FROM unnest($2::text[], $3::text[]) AS u(e, k) ORDER BY h) AS ordered`),
     [LOCKS.keysClass, entities, keys],
@@ -29,7 +29,7 @@ export async function insertInbox(client: pg.ClientBase, events: readonly NewInb
      RETURNING event_id, seq`),
     [
       JSON.stringify(
-        events.map((e) => ({ event_id: e.eventId, name: e.name, version: e.version, flow_id: e.flowId, entity: e.entity, key: e.key, envelope: JSON.stringify(e.envelope), accepted_at: e.acceptedAt })),
+        events.map((e, i) => ({ event_id: e.eventId, name: e.name, version: e.version, flow_id: e.flowId, entity: e.entity, key: keys[i], envelope: JSON.stringify(e.envelope), accepted_at: e.acceptedAt })),
       ),
     ],
   );
@@ -42,4 +42,21 @@ export async function insertInbox(client: pg.ClientBase, events: readonly NewInb
   });
   if (rows.length > 0) await client.query(named('inbox.notify', 'SELECT pg_notify($1, $2)'), [CHANNELS.inbox, '']);
   return outcomes;
+}
+
+/**
+ * Each event's key: a routed event's is the key of the record its identifier value is linked to,
+ * when one is (read before the key locks are taken, which are by the key the event is filed under).
+ */
+async function routedKeys(client: pg.ClientBase, events: readonly NewInboxEvent[]): Promise<string[]> {
+  const keys = events.map((e) => e.key);
+  const routed = events.flatMap((e, i) => (e.route ? [{ i, entity: e.entity, ...e.route }] : []));
+  if (routed.length === 0) return keys;
+  const { rows } = await client.query<{ i: number; key: string }>(
+    named('inbox.route', `SELECT v.i, l.key FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS v(i, entity, identifier, value)
+     JOIN identifier_links l ON l.entity = v.entity AND l.identifier = v.identifier AND l.value = v.value`),
+    [routed.map((r) => r.i), routed.map((r) => r.entity), routed.map((r) => r.identifier), routed.map((r) => r.value)],
+  );
+  for (const row of rows) keys[row.i] = row.key;
+  return keys;
 }

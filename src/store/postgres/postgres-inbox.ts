@@ -3,7 +3,8 @@
 // (per-key leases) live in inbox-claims.ts.
 import type pg from 'pg';
 import type { Backlog, InboxStore } from '../inbox-store.js';
-import type { AcceptOutcome, NewInboxEvent, ParkedKey } from '../types.js';
+import { toLink, type LinkRow } from '../rows.js';
+import type { AcceptOutcome, IdentifierLink, LinkQuery, NewInboxEvent, ParkedKey } from '../types.js';
 import { CHANNELS, transaction } from './connection.js';
 import type { InboxClaims } from './inbox-claims.js';
 import { insertInbox } from './inbox-insert.js';
@@ -25,6 +26,17 @@ export class PostgresInbox implements InboxStore {
   claimBatch: InboxStore['claimBatch'] = (limit) => this.#claims.claimBatch(limit);
   claimAhead: NonNullable<InboxStore['claimAhead']> = (limit, afterSeq) => this.#claims.claimBatch(limit, afterSeq);
   commitBatch: InboxStore['commitBatch'] = (batch) => this.#claims.commitBatch(batch);
+
+  async findLinks(entity: string, query: LinkQuery): Promise<IdentifierLink[]> {
+    const { rows } = await this.#pool.query<LinkRow>(
+      `SELECT * FROM identifier_links WHERE entity = $1 AND key = ANY($2::text[])
+       UNION
+       SELECT l.* FROM identifier_links l JOIN unnest($3::text[], $4::text[]) AS v(identifier, value) ON l.identifier = v.identifier AND l.value = v.value
+       WHERE l.entity = $1`,
+      [entity, query.keys, query.values.map((v) => v.identifier), query.values.map((v) => v.value)],
+    );
+    return rows.map(toLink);
+  }
 
   async listParked(): Promise<ParkedKey[]> {
     const { rows } = await this.#pool.query<{ entity: string; key: string; event_id: string; error: string; parked_at: number; waiting: number }>(

@@ -2,8 +2,8 @@
 // their audit trail, event traces.
 import type pg from 'pg';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toEventTrace, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toLink, type LinkRow, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, IdentifierLink, StoredRecord } from '../types.js';
 
 export class PostgresRecords implements RecordStore {
   readonly #pool: pg.Pool;
@@ -55,5 +55,10 @@ export class PostgresRecords implements RecordStore {
       [entity, key, part, field, limit],
     );
     return rows.map(toAudit).reverse();
+  }
+
+  async listIdentifiers(entity: string, key: string): Promise<IdentifierLink[]> {
+    const { rows } = await this.#pool.query<LinkRow>('SELECT * FROM identifier_links WHERE entity = $1 AND key = $2 ORDER BY identifier, linked_at, value', [entity, key]);
+    return rows.map(toLink);
   }
 }

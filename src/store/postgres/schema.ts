@@ -314,6 +314,22 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX inbox_by_flow ON inbox (flow_id, seq);
     `,
   },
+  {
+    version: 10,
+    name: 'identifier_links: the identifier values (emails, account ids) that route to each record',
+    sql: `
+      CREATE TABLE identifier_links (
+        entity     TEXT    NOT NULL,
+        identifier TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        event_id   TEXT    NOT NULL,
+        linked_at  BIGINT  NOT NULL,
+        PRIMARY KEY (entity, identifier, value)
+      );
+      CREATE INDEX identifier_links_by_key ON identifier_links (entity, key);
+    `,
+  },
 ];
 
 /** The database was migrated by a newer Confluo; this one would misread it. */

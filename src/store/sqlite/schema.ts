@@ -317,4 +317,20 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX deliveries_dead ON deliveries (integration) WHERE status = 'dead';
     `,
   },
+  {
+    version: 10,
+    name: 'identifier_links: the identifier values (emails, account ids) that route to each record',
+    sql: `
+      CREATE TABLE identifier_links (
+        entity     TEXT    NOT NULL,
+        identifier TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        event_id   TEXT    NOT NULL,
+        linked_at  INTEGER NOT NULL,
+        PRIMARY KEY (entity, identifier, value)
+      ) WITHOUT ROWID;
+      CREATE INDEX identifier_links_by_key ON identifier_links (entity, key);
+    `,
+  },
 ];

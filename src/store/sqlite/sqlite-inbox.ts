@@ -5,8 +5,9 @@ import type Database from 'better-sqlite3';
 import { StaleBatchError } from '../../errors/index.js';
 import type { Backlog, ClaimedBatch, InboxStore } from '../inbox-store.js';
 import { encodeOptional } from '../json-columns.js';
+import { toLink, type LinkRow } from '../rows.js';
 import { recordId } from '../store.js';
-import type { AcceptOutcome, BatchCommit, EventStatus, InboxEvent, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
+import type { AcceptOutcome, BatchCommit, EventStatus, IdentifierLink, InboxEvent, LinkQuery, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
 import { insertDeliveryStatement } from './sqlite-deliveries.js';
 import { Statements } from './statements.js';
 
@@ -70,6 +71,13 @@ function prepare(db: Database.Database) {
     ),
     markProcessed: db.prepare(`UPDATE inbox SET status = 'processed', processed_at = ?, result = ? WHERE seq = ? AND status = 'queued'`),
     markParked: db.prepare(`UPDATE inbox SET status = 'parked', error = ? WHERE event_id = ? AND status = 'queued'`),
+    linkedKey: db.prepare('SELECT key FROM identifier_links WHERE entity = ? AND identifier = ? AND value = ?').pluck(),
+    insertLink: db.prepare(
+      `INSERT INTO identifier_links (entity, identifier, value, key, event_id, linked_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (entity, identifier, value) DO NOTHING`,
+    ),
+    linksOfKey: db.prepare('SELECT * FROM identifier_links WHERE entity = ? AND key = ?'),
+    linkOfValue: db.prepare('SELECT * FROM identifier_links WHERE entity = ? AND identifier = ? AND value = ?'),
     insertParked: db.prepare('INSERT INTO parked (entity, key, event_id, error, parked_at) VALUES (?, ?, ?, ?, ?)'),
     getParked: db.prepare('SELECT * FROM parked WHERE entity = ? AND key = ?'),
     deleteParked: db.prepare('DELETE FROM parked WHERE entity = ? AND key = ?'),
@@ -99,7 +107,8 @@ export class SqliteInbox implements InboxStore {
     const sql = this.#sql;
     return this.#db.transaction(() =>
       events.map((e): AcceptOutcome => {
-        const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, e.key, JSON.stringify(e.envelope), e.acceptedAt);
+        const key = e.route ? ((sql.linkedKey.get(e.entity, e.route.identifier, e.route.value) as string | undefined) ?? e.key) : e.key;
+        const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, key, JSON.stringify(e.envelope), e.acceptedAt);
         return info.changes === 1 ? { status: 'accepted', seq: Number(info.lastInsertRowid) } : { status: 'duplicate' };
       }),
     ).immediate();
@@ -149,11 +158,26 @@ export class SqliteInbox implements InboxStore {
           throw new StaleBatchError(`event ${p.eventId} is no longer queued`);
         }
       }
+      for (const l of batch.links ?? []) {
+        if (sql.insertLink.run(l.entity, l.identifier, l.value, l.key, l.eventId, l.linkedAt).changes === 1) continue;
+        const holder = sql.linkedKey.get(l.entity, l.identifier, l.value) as string;
+        if (holder !== l.key) throw new StaleBatchError(`${l.identifier} ${l.value} was linked to ${l.entity}/${holder} meanwhile`);
+      }
       for (const p of batch.parked) {
         if (sql.markParked.run(JSON.stringify(p.error), p.eventId).changes !== 1) throw new StaleBatchError(`event ${p.eventId} is no longer queued`);
         sql.insertParked.run(p.entity, p.key, p.eventId, JSON.stringify(p.error), p.parkedAt);
       }
     }).immediate();
+  }
+
+  async findLinks(entity: string, query: LinkQuery): Promise<IdentifierLink[]> {
+    const sql = this.#sql;
+    const rows = [
+      ...query.keys.flatMap((key) => sql.linksOfKey.all(entity, key)),
+      ...query.values.flatMap(({ identifier, value }) => sql.linkOfValue.all(entity, identifier, value)),
+    ] as LinkRow[];
+    // A value can come both as a key's and as asked for: once each.
+    return [...new Map(rows.map((r) => [`${r.identifier}\u0000${r.value}`, toLink(r)])).values()];
   }
 
   async listParked(): Promise<ParkedKey[]> {

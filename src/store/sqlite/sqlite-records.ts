@@ -2,8 +2,8 @@
 // one connection: records, their audit trail, event traces.
 import type Database from 'better-sqlite3';
 import type { RecordStore } from '../record-store.js';
-import { toAudit, toEventTrace, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
-import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, StoredRecord } from '../types.js';
+import { toAudit, toEventTrace, toLink, type LinkRow, toFlowEvents, toRecord, type AuditRow, type ChangeTraceRow, type DeliveryTraceRow, type FlowChangeRow, type InboxRow, type RecordRow } from '../rows.js';
+import type { AuditEntry, AuditQuery, EventTrace, FlowEvent, IdentifierLink, StoredRecord } from '../types.js';
 import { Statements } from './statements.js';
 
 function prepare(db: Database.Database) {
@@ -20,6 +20,7 @@ function prepare(db: Database.Database) {
     changesOfEvents: db.prepare(
       'SELECT event_id, version, rule, changed_parts, diffs, at FROM changes WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY id',
     ),
+    identifiers: db.prepare('SELECT * FROM identifier_links WHERE entity = ? AND key = ? ORDER BY identifier, linked_at, value'),
     fieldHistory: db.prepare('SELECT * FROM audit WHERE entity = ? AND key = ? AND part = ? AND field = ? ORDER BY id DESC LIMIT ?'),
   };
 }
@@ -62,5 +63,9 @@ export class SqliteRecords implements RecordStore {
 
   async listFieldHistory(entity: string, key: string, part: string, field: string, limit: number): Promise<AuditEntry[]> {
     return (this.#sql.fieldHistory.all(entity, key, part, field, limit) as AuditRow[]).map(toAudit).reverse();
+  }
+
+  async listIdentifiers(entity: string, key: string): Promise<IdentifierLink[]> {
+    return (this.#sql.identifiers.all(entity, key) as LinkRow[]).map(toLink);
   }
 }
