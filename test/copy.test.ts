@@ -55,6 +55,11 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     await t.post('/api/v1/sources/feed/run');
     await eventually(async () => (await t.get('/api/v1/deliveries?status=succeeded&limit=1000')).body.items.length === 32, 10_000, 'deliveries');
     await t.close();
+    // An identifier link, as a flow that declares identifiers writes them.
+    const store = new SqliteStore({ path: dbPath });
+    await store.init();
+    await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [], links: [{ entity: 'account', identifier: 'email', value: 'a1@example.com', key: 'A1', eventId: 'e', linkedAt: 5 }] });
+    await store.close();
     return dbPath;
   }
 
@@ -66,7 +71,8 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     const delivery = await store.deliveries.getDelivery(deliveries[0]!.deliveryId);
     const sources = await store.sources.listSources();
     const rejected = await store.sources.listRejected('feed', { limit: 10 });
-    return { records, audit, events, deliveries, delivery, sources, rejected, integrations: await store.deliveries.listIntegrations(), stats: await store.stats() };
+    const identifiers = await store.records.listIdentifiers('account', 'A1');
+    return { records, audit, identifiers, events, deliveries, delivery, sources, rejected, integrations: await store.deliveries.listIntegrations(), stats: await store.stats() };
   }
 
   it('copies everything, and the PostgreSQL store answers as the SQLite one did', { timeout: 60_000 }, async () => {
@@ -86,6 +92,7 @@ describe('confluo copy (SQLite → PostgreSQL)', () => {
     const before = await snapshot(sqlite);
     expect(before.deliveries).toHaveLength(32);
     expect(before.rejected).toHaveLength(2);
+    expect(before.identifiers).toHaveLength(1);
     expect(await snapshot(postgres)).toEqual(before);
 
     // New rows go on after the copied ones.

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { PostgresStore } from '../src/store/postgres/index.js';
-import { envelope, startTestHub, type TestHub } from './support/index.js';
+import { envelope, eventually, startTestHub, type TestHub } from './support/index.js';
 import { memberFlow } from './support/flows.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 
@@ -82,6 +82,17 @@ for (const [driver, open] of Object.entries(drivers)) {
       const list = (await hub().get('/api/v1/parked')).body.items;
       expect(list).toContainEqual(expect.objectContaining({ entity: 'member', key: 'M-2', error: expect.objectContaining({ code: 'IDENTIFIER_CONFLICT' }) }));
       expect(await record('M-2')).toMatchObject({ error: { code: 'RECORD_NOT_FOUND' } });
+    });
+
+    it('lets only the first of two records queued together take one value', async () => {
+      // Sent without waiting, so the processor may take both in one batch.
+      const first = envelope('crm:member:updated', { id: 'M-5', name: 'M-5', email: 'same@example.com' });
+      const second = envelope('crm:member:updated', { id: 'M-6', name: 'M-6', email: 'Same@example.com' });
+      await opened.hubs[0]!.send(first);
+      await opened.hubs[0]!.send(second);
+      const outcome = async (id: string) => (await hub().get(`/api/v1/events/${id}`)).body.status;
+      await eventually(async () => (await outcome(second.id)) === 'parked' && (await outcome(first.id)) === 'processed', 10_000, 'both outcomes');
+      expect((await identifiers('M-5')).items.map((l: { value: string }) => l.value)).toEqual(['same@example.com']);
     });
 
     it('parks a change past the identifier limit and never links blocked values', async () => {

@@ -13,7 +13,9 @@ import { createAnnouncer } from '../../src/health/announcer.js';
 import { newProcessId, ProcessBeats } from '../../src/hub/process-beats.js';
 import { HubMetrics } from '../../src/observability/metrics.js';
 import { Checkpointer } from '../../src/store/sqlite/checkpointer.js';
+import { identifiedFlow } from '../lib/identified-flow.js';
 import { drain, filledStore, median } from '../lib/processing.js';
+import type { Flow } from '../../src/flow/flow.js';
 import type { BenchContext, Row } from '../lib/report.js';
 
 const BATCH = 1000; // the processor's default batch size
@@ -28,13 +30,13 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   // and with the metrics the hub counts after each commit (as createHub wires them).
   const integrations = integrationsFromEnv({ SUPPORT_DESK_URL: 'http://127.0.0.1:9', SUPPORT_DESK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
   /** Events/s of one run, and the seconds it spent in its metrics hook. */
-  const run = async (name: string, heartbeats: boolean, metrics = false) => {
+  const run = async (name: string, heartbeats: boolean, metrics = false, runFlow: Flow = flow) => {
     let hookMs = 0;
     const store = await filledStore(join(ctx.dir, `${name}.db`), events, keys);
     const counted = metrics
       ? new HubMetrics({ store, events: [...flow.events.values()].map((t) => t.name), isOwnHandler: () => false, integrations: integrations.map((i) => i.name), monitors: [], log: pino({ level: 'silent' }) })
       : undefined;
-    const processor = new Processor(store.inbox, flow, pino({ level: 'silent' }), {
+    const processor = new Processor(store.inbox, runFlow, pino({ level: 'silent' }), {
       batchSize: BATCH,
       outbox: createOutbox(integrations),
       // Timed: the run's own time in the hook is its cost, measured where it is paid.
@@ -62,12 +64,14 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
   const withMetrics: number[] = [];
   /** Per metrics run: the events/s it would have made without the time spent in its metrics hook. */
   const lessHooks: number[] = [];
+  const withIdentifiers: number[] = [];
   for (let round = 0; round < 3; round++) {
     without.push((await run(`processing-${round}`, false)).rate);
     withBeats.push((await run(`processing-beats-${round}`, true)).rate);
     const counted = await run(`processing-metrics-${round}`, false, true);
     withMetrics.push(counted.rate);
     lessHooks.push(events / (events / counted.rate - counted.hookSeconds));
+    withIdentifiers.push((await run(`processing-identifiers-${round}`, false, false, identifiedFlow)).rate);
   }
   const confluoRate = median(without);
   const heartbeatRate = median(withBeats);
@@ -137,6 +141,13 @@ export async function processing(ctx: BenchContext): Promise<Row[]> {
       baseline: median(lessHooks),
       baselineName: 'the same runs without the hook\'s time',
       target: { ratio: 0.97 },
+    },
+    {
+      scenario: 'processing',
+      metric: 'events/s with an identifier declared (email from contact.email, each key keeping its email; median of 3, alternating)',
+      value: median(withIdentifiers),
+      baseline: confluoRate,
+      baselineName: 'the same without identifiers (median of 3)',
     },
   ];
 }

@@ -18,6 +18,7 @@ export const COPIED_TABLES: ReadonlyArray<{ table: string; order: string; serial
   { table: 'records', order: 'entity, key' },
   { table: 'audit', order: 'id', serial: 'id' },
   { table: 'changes', order: 'id', serial: 'id' },
+  { table: 'identifier_links', order: 'entity, identifier, value' },
   { table: 'parked', order: 'entity, key' },
   { table: 'deliveries', order: 'seq', serial: 'seq' },
   { table: 'delivery_attempts', order: 'id', serial: 'id' },

@@ -16,7 +16,8 @@ import { recordId } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
 import type { BatchCommit, Change, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
 import { applyEvent, type EventOutcome } from './apply-event.js';
-import { checkLinks, LinkBook, wantedLinks } from './identity.js';
+import { checkLinks, LinkBook, wantedLinks, type WantedLink } from './identity.js';
+import type { Entity } from '../flow/entity.js';
 import type { EventType } from '../flow/event-type.js';
 import type { EventResult } from './outcomes.js';
 
@@ -74,6 +75,8 @@ interface Plan {
   working: Map<string, StoredRecord>;
   /** With a tracer: each result's open span, in the same order. */
   spans?: Array<ReturnType<EventTracer['start']>>;
+  /** Planned without a LinkBook: the identifier values each event would link, in event order, still to be checked. */
+  unchecked: Array<{ event: InboxEvent; entity: Entity; wanted: WantedLink[] }>;
 }
 
 /** Events grouped by key, each group in queue order, groups in order of their first event. */
@@ -183,9 +186,15 @@ export class Processor {
     const { events, records } = await (ahead ?? this.#store.claimBatch(this.#options.batchSize));
     if (events.length === 0) return 0;
     const now = this.#options.clock();
-    const book = await this.#linkBook(events, records, now);
+    let book: LinkBook | undefined;
+    let plan = this.#plan(events, records, now, undefined);
+    if (plan.unchecked.length > 0) {
+      book = await this.#lookUpLinks(plan.unchecked);
+      // Rarely refused: only then is the batch planned again, with the refused events parked.
+      if (!this.#checkLinks(plan, book, now)) plan = this.#plan(events, records, now, book);
+    }
     try {
-      const committed = this.#commit(this.#plan(events, records, now, book));
+      const committed = this.#commit(plan);
       if (ahead === undefined) this.#claimAhead(events);
       await committed;
       this.#staleStreak = 0;
@@ -200,26 +209,10 @@ export class Processor {
     return events.length;
   }
 
-  /**
-   * The identifier links the batch's events are checked against, read before it is planned: the
-   * events that may link are applied once here to learn which values they want. Undefined when
-   * none of them may link, so a flow without identifiers pays nothing.
-   */
-  async #linkBook(events: readonly InboxEvent[], records: ReadonlyMap<string, StoredRecord>, now: number): Promise<LinkBook | undefined> {
-    if (this.#linking.size === 0) return undefined;
-    const queries = new Map<string, { keys: Set<string>; values: Array<{ identifier: string; value: string }> }>();
-    const working = new Map(records);
-    for (const event of events) {
-      const type = this.#flow.eventType(event.name, event.version);
-      if (type === undefined || !this.#linking.has(type)) continue;
-      const id = recordId(event.entity, event.key);
-      const before = working.get(id);
-      const outcome = applyEvent(this.#flow, event, before, now);
-      if (outcome.kind === 'failed') continue;
-      const after = outcome.kind === 'changed' ? outcome.record : before;
-      if (after) working.set(id, after);
-      const wanted = wantedLinks(type, event, before, after);
-      if (wanted.length === 0) continue;
+  /** The links the values an unchecked plan wants are checked against: those of its keys and of the values. */
+  async #lookUpLinks(unchecked: Plan['unchecked']): Promise<LinkBook> {
+    const queries = new Map<string, { keys: Set<string>; values: WantedLink[] }>();
+    for (const { event, wanted } of unchecked) {
       const query = queries.get(event.entity) ?? { keys: new Set<string>(), values: [] };
       query.keys.add(event.key);
       query.values.push(...wanted);
@@ -227,6 +220,24 @@ export class Processor {
     }
     const found = await Promise.all([...queries].map(([entity, query]) => this.#store.findLinks(entity, { keys: [...query.keys], values: query.values })));
     return new LinkBook(found.flat());
+  }
+
+  /**
+   * Checks an unchecked plan's links in event order and adds them to its batch; false, leaving the
+   * plan as it was, when one is refused. The plan made with the book then parks that event; its
+   * first spans are dropped unended (never exported).
+   */
+  #checkLinks(plan: Plan, known: LinkBook, now: number): boolean {
+    const book = known.fork();
+    const links = [];
+    for (const { event, entity, wanted } of plan.unchecked) {
+      const check = checkLinks(entity, event.key, wanted, book, event, now);
+      if (!check.ok) return false;
+      for (const link of check.links) book.add(link);
+      links.push(...check.links);
+    }
+    plan.batch.links = links;
+    return true;
   }
 
   /**
@@ -308,16 +319,25 @@ export class Processor {
     }
   }
 
-  /** The applied event's outcome once its links are checked: a value it may not link fails it. */
-  #link(outcome: EventOutcome, event: InboxEvent, current: StoredRecord | undefined, book: LinkBook, batch: BatchCommit, now: number): EventOutcome {
+  /**
+   * The applied event's outcome once the identifier values it links are looked at: with a book,
+   * checked (a value it may not link fails the event) and added to the batch; without one, noted
+   * in the plan for the caller to check.
+   */
+  #link(outcome: EventOutcome, event: InboxEvent, current: StoredRecord | undefined, book: LinkBook | undefined, plan: Pick<Plan, 'batch' | 'unchecked'>, now: number): EventOutcome {
     const type = this.#flow.eventType(event.name, event.version);
     if (type === undefined || !this.#linking.has(type)) return outcome;
-    const after = outcome.kind === 'changed' ? outcome.record : current;
-    const check = checkLinks(type.entity, event.key, wantedLinks(type, event, current, after), book, event, now);
+    const wanted = wantedLinks(type, event, current, outcome.kind === 'changed' ? outcome.record : current);
+    if (wanted.length === 0) return outcome;
+    if (book === undefined) {
+      plan.unchecked.push({ event, entity: type.entity, wanted });
+      return outcome;
+    }
+    const check = checkLinks(type.entity, event.key, wanted, book, event, now);
     if (!check.ok) return { kind: 'failed', error: check.error };
     for (const link of check.links) {
       book.add(link);
-      (batch.links ??= []).push(link);
+      (plan.batch.links ??= []).push(link);
     }
     return outcome;
   }
@@ -330,6 +350,7 @@ export class Processor {
       batch,
       results: [{ eventId: event.eventId, name: event.name, status: 'parked', entity: event.entity, key: event.key, error }],
       working: new Map(),
+      unchecked: [],
       ...(tracer ? { spans: [tracer.start(event, now)] } : {}),
     };
   }
@@ -340,6 +361,7 @@ export class Processor {
    */
   #plan(events: readonly InboxEvent[], claimed: ReadonlyMap<string, StoredRecord>, now: number, known: LinkBook | undefined): Plan {
     const book = known?.fork();
+    const unchecked: Plan['unchecked'] = [];
     const working = new Map<string, StoredRecord>(claimed);
     const touched = new Set<string>();
     const blocked = new Set<string>();
@@ -355,7 +377,8 @@ export class Processor {
       if (span) spans?.push(span);
       const current = working.get(id);
       const applied = applyEvent(this.#flow, event, current, now);
-      const outcome = book && applied.kind !== 'failed' ? this.#link(applied, event, current, book, batch, now) : applied;
+      // A flow without identifiers skips the look entirely.
+      const outcome = this.#linking.size > 0 && applied.kind !== 'failed' ? this.#link(applied, event, current, book, { batch, unchecked }, now) : applied;
       if (outcome.kind === 'failed') {
         blocked.add(id);
         batch.parked.push({ entity: event.entity, key: event.key, eventId: event.eventId, error: outcome.error, parkedAt: now, awaited: awaited(event) });
@@ -401,6 +424,6 @@ export class Processor {
       const record = working.get(id) as StoredRecord;
       batch.records.push({ record, expectedVersion: claimed.get(id)?.version ?? 0 });
     }
-    return spans ? { batch, results, working, spans } : { batch, results, working };
+    return spans ? { batch, results, working, spans, unchecked } : { batch, results, working, unchecked };
   }
 }

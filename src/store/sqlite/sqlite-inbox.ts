@@ -76,8 +76,13 @@ function prepare(db: Database.Database) {
       `INSERT INTO identifier_links (entity, identifier, value, key, event_id, linked_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (entity, identifier, value) DO NOTHING`,
     ),
-    linksOfKey: db.prepare('SELECT * FROM identifier_links WHERE entity = ? AND key = ?'),
-    linkOfValue: db.prepare('SELECT * FROM identifier_links WHERE entity = ? AND identifier = ? AND value = ?'),
+    // The keys and the [identifier, value] pairs travel as JSON arrays: one statement for a whole batch.
+    findLinks: db.prepare(
+      `SELECT l.* FROM json_each(@keys) AS k CROSS JOIN identifier_links l INDEXED BY identifier_links_by_key ON l.entity = @entity AND l.key = k.value
+       UNION
+       SELECT l.* FROM json_each(@pairs) AS v CROSS JOIN identifier_links l
+         ON l.entity = @entity AND l.identifier = v.value ->> 0 AND l.value = v.value ->> 1`,
+    ),
     insertParked: db.prepare('INSERT INTO parked (entity, key, event_id, error, parked_at) VALUES (?, ?, ?, ?, ?)'),
     getParked: db.prepare('SELECT * FROM parked WHERE entity = ? AND key = ?'),
     deleteParked: db.prepare('DELETE FROM parked WHERE entity = ? AND key = ?'),
@@ -171,13 +176,9 @@ export class SqliteInbox implements InboxStore {
   }
 
   async findLinks(entity: string, query: LinkQuery): Promise<IdentifierLink[]> {
-    const sql = this.#sql;
-    const rows = [
-      ...query.keys.flatMap((key) => sql.linksOfKey.all(entity, key)),
-      ...query.values.flatMap(({ identifier, value }) => sql.linkOfValue.all(entity, identifier, value)),
-    ] as LinkRow[];
-    // A value can come both as a key's and as asked for: once each.
-    return [...new Map(rows.map((r) => [`${r.identifier}\u0000${r.value}`, toLink(r)])).values()];
+    const pairs = query.values.map((v) => [v.identifier, v.value]);
+    const rows = this.#sql.findLinks.all({ entity, keys: JSON.stringify(query.keys), pairs: JSON.stringify(pairs) }) as LinkRow[];
+    return rows.map(toLink);
   }
 
   async listParked(): Promise<ParkedKey[]> {
