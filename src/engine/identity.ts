@@ -63,9 +63,11 @@ export function wantedLinks(type: EventType, event: InboxEvent, before: StoredRe
     if (route) wanted.push(route);
   }
   if (after !== before) {
-    const old = identifierValues(type.entity.identifiers, before?.parts);
-    for (const [identifier, value] of identifierValues(type.entity.identifiers, after.parts)) {
-      if (old.get(identifier) !== value && !wanted.some((w) => w.identifier === identifier && w.value === value)) wanted.push({ identifier, value });
+    // Every value in a part the change wrote, changed or not (a part left alone keeps its object):
+    // a record that held a value before its identifier was declared links it at the next write.
+    const written = type.entity.identifiers.filter((i) => after.parts[i.part] !== before?.parts[i.part]);
+    for (const [identifier, value] of identifierValues(written, after.parts)) {
+      if (!wanted.some((w) => w.identifier === identifier && w.value === value)) wanted.push({ identifier, value });
     }
   }
   return wanted;

@@ -14,7 +14,7 @@ import type { LoopHealth } from '../store/health-types.js';
 import type { ClaimedBatch, InboxStore } from '../store/inbox-store.js';
 import { recordId } from '../store/store.js';
 import type { DigestItem, NewDelivery } from '../store/delivery-types.js';
-import type { BatchCommit, Change, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
+import type { BatchCommit, Change, IdentifierLink, InboxEvent, ParkedKey, ProcessedResult, StoredRecord } from '../store/types.js';
 import { applyEvent, type EventOutcome } from './apply-event.js';
 import { checkLinks, LinkBook, wantedLinks, type WantedLink } from './identity.js';
 import type { Entity } from '../flow/entity.js';
@@ -67,6 +67,9 @@ const NO_OUTPUT = { deliveries: [], digestItems: [] };
 /** A commit that finds its records moved is a lost race, claimed again at once, up to this many times in a row. */
 const STALE_STREAK_LIMIT = 3;
 const MAX_BACKOFF_MS = 30_000;
+/** Identifier links a processor remembers (Processor.#held). */
+const HELD_LIMIT = 100_000;
+const linkId = (l: Pick<IdentifierLink, 'entity' | 'identifier' | 'value'>) => `${l.entity}\u0000${l.identifier}\u0000${l.value}`;
 
 /** What one claim decided, ready to commit, and the working records it leaves. */
 interface Plan {
@@ -112,6 +115,13 @@ export class Processor {
   #stopping: Promise<void> | undefined;
   /** The event types that may link identifier values: routed by one, or with a rule that sets a part one is read from. */
   readonly #linking: ReadonlySet<EventType>;
+  /**
+   * Identifier values known to be linked, and to which key: a value an event wants for the key
+   * that holds it needs no look-up. Links never change hands, so a stale entry cannot be wrong.
+   * Every write of a contact part wants its email again; without this, that look-up cost 13% of
+   * processing with an identifier declared (0.87x against 0.95x, same-run A/B, 2026-12-03).
+   */
+  readonly #held = new Map<string, string>();
 
   constructor(store: InboxStore, flow: Flow, log: Logger, options: ProcessorOptions = {}) {
     this.#store = store;
@@ -186,13 +196,7 @@ export class Processor {
     const { events, records } = await (ahead ?? this.#store.claimBatch(this.#options.batchSize));
     if (events.length === 0) return 0;
     const now = this.#options.clock();
-    let book: LinkBook | undefined;
-    let plan = this.#plan(events, records, now, undefined);
-    if (plan.unchecked.length > 0) {
-      book = await this.#lookUpLinks(plan.unchecked);
-      // Rarely refused: only then is the batch planned again, with the refused events parked.
-      if (!this.#checkLinks(plan, book, now)) plan = this.#plan(events, records, now, book);
-    }
+    const { plan, book } = await this.#checkedPlan(events, records, now, undefined);
     try {
       const committed = this.#commit(plan);
       if (ahead === undefined) this.#claimAhead(events);
@@ -204,9 +208,22 @@ export class Processor {
       if (error instanceof ConfluoError && error.retryable && !(error instanceof StaleBatchError)) throw error;
       this.#staleStreak = 0;
       this.#log.warn({ err: error, events: events.length }, 'batch commit failed; committing its keys apart to find the event at fault');
-      await this.#isolate(byKey(events), records, now, book);
+      // A stale batch may have lost a link to another worker too: its keys look the links up again.
+      await this.#isolate(byKey(events), records, now, error instanceof StaleBatchError ? undefined : book);
     }
     return events.length;
+  }
+
+  /**
+   * The plan for the events with the identifier values it links checked: against `book` when given,
+   * else against the links looked up for the values it wants, if it wants any.
+   */
+  async #checkedPlan(events: readonly InboxEvent[], records: ReadonlyMap<string, StoredRecord>, now: number, known: LinkBook | undefined): Promise<{ plan: Plan; book: LinkBook | undefined }> {
+    const plan = this.#plan(events, records, now, known);
+    if (plan.unchecked.length === 0) return { plan, book: known };
+    const book = await this.#lookUpLinks(plan.unchecked);
+    // Rarely refused: only then is the batch planned again, with the refused events parked.
+    return { plan: this.#checkLinks(plan, book, now) ? plan : this.#plan(events, records, now, book), book };
   }
 
   /** The links the values an unchecked plan wants are checked against: those of its keys and of the values. */
@@ -218,8 +235,15 @@ export class Processor {
       query.values.push(...wanted);
       queries.set(event.entity, query);
     }
-    const found = await Promise.all([...queries].map(([entity, query]) => this.#store.findLinks(entity, { keys: [...query.keys], values: query.values })));
-    return new LinkBook(found.flat());
+    const found = (await Promise.all([...queries].map(([entity, query]) => this.#store.findLinks(entity, { keys: [...query.keys], values: query.values })))).flat();
+    for (const link of found) this.#remember(link);
+    return new LinkBook(found);
+  }
+
+  #remember(link: Pick<IdentifierLink, 'entity' | 'identifier' | 'value' | 'key'>): void {
+    // Bounded: starting over costs one look-up per value, where an ever-growing map would leak.
+    if (this.#held.size >= HELD_LIMIT) this.#held.clear();
+    this.#held.set(linkId(link), link.key);
   }
 
   /**
@@ -263,6 +287,7 @@ export class Processor {
 
   async #commit(plan: Plan): Promise<void> {
     await this.#store.commitBatch(plan.batch);
+    for (const link of plan.batch.links ?? []) this.#remember(link);
     if (plan.spans) plan.spans.forEach((span, i) => span.end(plan.results[i] as EventResult));
     this.#options.onResults?.(plan.results, plan.batch);
   }
@@ -279,9 +304,9 @@ export class Processor {
       let unsettled: unknown;
       for (const part of [groups.slice(0, half), groups.slice(half)]) {
         try {
-          const plan = this.#plan(part.flat(), records, now, book);
-          await this.#commit(plan);
-          for (const link of plan.batch.links ?? []) book?.add(link);
+          const checked = await this.#checkedPlan(part.flat(), records, now, book);
+          await this.#commit(checked.plan);
+          for (const link of checked.plan.batch.links ?? []) checked.book?.add(link);
         } catch {
           // A half that cannot even park its culprit still lets the other half through.
           await this.#isolate(part, records, now, book).catch((error: unknown) => (unsettled ??= error));
@@ -293,8 +318,8 @@ export class Processor {
     for (const event of groups[0] ?? []) {
       let failure: unknown;
       for (let attempt = 0; attempt < 2; attempt += 1) {
-        const plan = this.#plan([event], records, now, book);
         try {
+          const { plan } = await this.#checkedPlan([event], records, now, book);
           await this.#commit(plan);
           const id = recordId(event.entity, event.key);
           const record = plan.working.get(id);
@@ -327,7 +352,14 @@ export class Processor {
   #link(outcome: EventOutcome, event: InboxEvent, current: StoredRecord | undefined, book: LinkBook | undefined, plan: Pick<Plan, 'batch' | 'unchecked'>, now: number): EventOutcome {
     const type = this.#flow.eventType(event.name, event.version);
     if (type === undefined || !this.#linking.has(type)) return outcome;
-    const wanted = wantedLinks(type, event, current, outcome.kind === 'changed' ? outcome.record : current);
+    let wanted: WantedLink[];
+    try {
+      wanted = wantedLinks(type, event, current, outcome.kind === 'changed' ? outcome.record : current);
+    } catch (error) {
+      // A normaliser of the flow's that threw (KeyError): this event's fault, parked like a rule's.
+      return { kind: 'failed', error: { code: 'IDENTIFIER_INVALID', message: error instanceof Error ? error.message : String(error) } };
+    }
+    wanted = wanted.filter((w) => this.#held.get(linkId({ entity: event.entity, ...w })) !== event.key);
     if (wanted.length === 0) return outcome;
     if (book === undefined) {
       plan.unchecked.push({ event, entity: type.entity, wanted });

@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import { FlowDefinitionError } from '../errors/index.js';
 import { defineIdentifiers, type Identifier, type IdentifierOptions } from './identifiers.js';
+import { KeyError } from './key-error.js';
 
 export type PartsShape = Record<string, z.ZodObject>;
 
@@ -46,12 +47,7 @@ export interface Entity<N extends string = string, K extends readonly string[] =
 /** The values of an entity's parts, each optional: a record may not have every part yet. */
 export type EntityParts<E extends Entity> = { [P in keyof E['parts']]?: z.output<E['parts'][P]> };
 
-export class KeyError extends Error {
-  constructor(readonly field: string, message: string) {
-    super(message);
-    this.name = 'KeyError';
-  }
-}
+export { KeyError } from './key-error.js';
 
 const ENTITY_NAME = /^[a-z][a-z0-9_-]*$/;
 

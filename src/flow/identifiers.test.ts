@@ -22,6 +22,7 @@ describe('identifiers', () => {
     }
     const account = person.identifiers[1]!;
     expect(account.normalise(1015)).toBe('1015');
+    expect(account.normalise(' NULL ')).toBeUndefined(); // trimmed only, and still blocked
     expect(account.limit).toBe(1);
     expect(email.limit).toBe(5);
   });

@@ -6,6 +6,7 @@
 // with `normaliseIdentifier`.
 import { FlowDefinitionError } from '../errors/index.js';
 import type { PartsShape } from './entity.js';
+import { KeyError } from './key-error.js';
 
 /** A normaliser by name, or your own function; it gets the value as a string. */
 export type Normaliser = 'trim' | 'lowercase' | ((value: string) => string);
@@ -20,7 +21,7 @@ export interface IdentifierOptions {
   normalise?: Normaliser;
   /**
    * Values (after normalising) that never link a record. Always blocked besides these: the empty
-   * string, `null`, `undefined` and strings of zeros only.
+   * string, `null` and `undefined` in any case, and strings of zeros only.
    * @defaultValue []
    */
   blocked?: readonly string[];
@@ -42,12 +43,26 @@ export interface Identifier {
 }
 
 const IDENTIFIER_NAME = /^[a-z][a-z0-9_]*$/;
-const ALWAYS_BLOCKED = /^(|null|undefined|0+)$/;
+const ALWAYS_BLOCKED = /^(|null|undefined|0+)$/i;
 
 const NORMALISERS: Record<'trim' | 'lowercase', (value: string) => string> = {
   trim: (value) => value.trim(),
   lowercase: (value) => value.trim().toLowerCase(),
 };
+
+/** Your normaliser, its failure a KeyError: the event is refused or parked with it, never the process stopped. */
+function guarded(name: string, normalise: (value: string) => string): (value: string) => string {
+  return (value) => {
+    let result: unknown;
+    try {
+      result = normalise(value);
+    } catch (error) {
+      throw new KeyError(name, `the ${name} normaliser threw: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (typeof result !== 'string') throw new KeyError(name, `the ${name} normaliser returned ${typeof result}, not a string`);
+    return result;
+  };
+}
 
 export function defineIdentifiers(entity: string, parts: PartsShape, options: Record<string, IdentifierOptions> = {}): Identifier[] {
   return Object.entries(options).map(([name, option]) => {
@@ -59,7 +74,7 @@ export function defineIdentifiers(entity: string, parts: PartsShape, options: Re
     }
     const limit = option.limit ?? 5;
     if (!Number.isInteger(limit) || limit < 1) throw new FlowDefinitionError(`entity "${entity}": identifier "${name}" has limit ${limit}; it must be a whole number from 1`);
-    const normaliser = typeof option.normalise === 'function' ? option.normalise : NORMALISERS[option.normalise ?? 'trim'];
+    const normaliser = typeof option.normalise === 'function' ? guarded(name, option.normalise) : NORMALISERS[option.normalise ?? 'trim'];
     if (normaliser === undefined) throw new FlowDefinitionError(`entity "${entity}": identifier "${name}" has an unknown normaliser "${String(option.normalise)}"`);
     const blocked = new Set((option.blocked ?? []).map((value) => normaliser(value)));
     return {

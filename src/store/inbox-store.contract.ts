@@ -40,6 +40,17 @@ export function describeInboxStoreContract(driver: string, open: () => Promise<S
       expect(await store.records.listIdentifiers('customer', 'CC-2')).toEqual([]);
     });
 
+    it('lets one of two commits linking one value to two keys at once win; the other is stale', async () => {
+      const link = (key: string) => ({ entity: 'customer', identifier: 'email', value: 'both@example.com', key, eventId: `l-${key}`, linkedAt: 1 });
+      const settled = await Promise.allSettled(['CC-1', 'CC-2'].map((key) => store.inbox.commitBatch({ ...emptyBatch(), links: [link(key)] })));
+      const won = settled.findIndex((s) => s.status === 'fulfilled');
+      expect(won).not.toBe(-1);
+      const lost = settled[1 - won]!;
+      expect(lost.status === 'rejected' && lost.reason).toBeInstanceOf(StaleBatchError);
+      const holders = await store.inbox.findLinks('customer', { keys: [], values: [{ identifier: 'email', value: 'both@example.com' }] });
+      expect(holders.map((l) => l.key)).toEqual([won === 0 ? 'CC-1' : 'CC-2']);
+    });
+
     it('accepts events durably and deduplicates by event id, also within one call', async () => {
       const a = inboxEvent('CC-1');
       const b = inboxEvent('CC-2');

@@ -76,6 +76,18 @@ export function describeSourceStoreContract(driver: string, open: () => Promise<
       expect(await store.sources.getSourceRun('r1')).toBeDefined();
     });
 
+    it('files a routed event of a page under the key its identifier value is linked to, as accept does', async () => {
+      const link = { entity: 'account', identifier: 'email', value: 'ana@example.com', key: 'ACC-7', eventId: 'l', linkedAt: T0 };
+      await store.inbox.commitBatch({ records: [], audit: [], changes: [], deliveries: [], digestItems: [], processed: [], parked: [], links: [link] });
+      await start('r1', 'a');
+      const route = (value: string) => ({ identifier: 'email', value });
+      await store.sources.commitSourcePage(
+        page({ runId: 'r1', owner: 'a', events: [{ ...event('pix-log:k', 'email:ana@example.com'), route: route('ana@example.com') }, { ...event('pix-log:u', 'email:bo@example.com'), route: route('bo@example.com') }] }),
+      );
+      expect((await store.records.getEvent('pix-log:k'))?.key).toBe('ACC-7');
+      expect((await store.records.getEvent('pix-log:u'))?.key).toBe('email:bo@example.com');
+    });
+
     it('commits a page: its events, its rejects, the checkpoint and the run counts together', async () => {
       await start('r1', 'a');
       const outcome = await store.sources.commitSourcePage(

@@ -8,6 +8,7 @@ import { encodeOptional } from '../json-columns.js';
 import { toLink, type LinkRow } from '../rows.js';
 import { recordId } from '../store.js';
 import type { AcceptOutcome, BatchCommit, EventStatus, IdentifierLink, InboxEvent, LinkQuery, NewInboxEvent, ParkedKey, StoredRecord } from '../types.js';
+import { routedKeys } from './routed-key.js';
 import { insertDeliveryStatement } from './sqlite-deliveries.js';
 import { Statements } from './statements.js';
 
@@ -96,9 +97,11 @@ export class SqliteInbox implements InboxStore {
   readonly #sql: ReturnType<typeof prepare>;
   readonly #cached: Statements;
   readonly #acknowledged: AcknowledgedWrite;
+  readonly #keyOf: ReturnType<typeof routedKeys>;
 
   constructor(db: Database.Database, acknowledged: AcknowledgedWrite) {
     this.#db = db;
+    this.#keyOf = routedKeys(db);
     this.#sql = prepare(db);
     this.#cached = new Statements(db);
     this.#acknowledged = acknowledged;
@@ -112,8 +115,7 @@ export class SqliteInbox implements InboxStore {
     const sql = this.#sql;
     return this.#db.transaction(() =>
       events.map((e): AcceptOutcome => {
-        const key = e.route ? ((sql.linkedKey.get(e.entity, e.route.identifier, e.route.value) as string | undefined) ?? e.key) : e.key;
-        const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, key, JSON.stringify(e.envelope), e.acceptedAt);
+        const info = sql.insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, this.#keyOf(e), JSON.stringify(e.envelope), e.acceptedAt);
         return info.changes === 1 ? { status: 'accepted', seq: Number(info.lastInsertRowid) } : { status: 'duplicate' };
       }),
     ).immediate();

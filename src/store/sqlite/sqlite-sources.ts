@@ -6,6 +6,7 @@ import type { SourceStore } from '../source-store.js';
 import type { RejectedItem, SourcePageCommit, SourcePageOutcome, SourceRow, SourceRun } from '../source-types.js';
 import type { AcceptOutcome, Json } from '../types.js';
 import { parseCheckpoint, sourceFailuresAfter, toRejected, toRun, toSource, type RejectedRowDb, type RunRowDb, type SourceRowDb } from '../rows.js';
+import { routedKeys } from './routed-key.js';
 import { Statements } from './statements.js';
 
 /** Runs `write` in a transaction that is fsync'd before it returns: it acknowledges events. */
@@ -15,11 +16,13 @@ export class SqliteSources implements SourceStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #durably: DurableWrite;
+  readonly #keyOf: ReturnType<typeof routedKeys>;
 
   constructor(db: Database.Database, durably: DurableWrite) {
     this.#db = db;
     this.#sql = new Statements(db);
     this.#durably = durably;
+    this.#keyOf = routedKeys(db);
   }
 
   #run(runId: string | null): SourceRun | null {
@@ -97,7 +100,7 @@ export class SqliteSources implements SourceStore {
       this.#db.transaction((): SourcePageOutcome | undefined => {
         if (!this.#holds(page.source, page.owner, page.runId, page.now)) return undefined;
         const outcomes = page.events.map((e): AcceptOutcome => {
-          const info = insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, e.key, JSON.stringify(e.envelope), e.acceptedAt);
+          const info = insertEvent.run(e.eventId, e.name, e.version, e.flowId, e.entity, this.#keyOf(e), JSON.stringify(e.envelope), e.acceptedAt);
           return info.changes === 1 ? { status: 'accepted', seq: Number(info.lastInsertRowid) } : { status: 'duplicate' };
         });
         for (const r of page.rejected) insertRejected.run(page.source, page.runId, r.itemId, JSON.stringify(r.raw), r.reason, page.now);
